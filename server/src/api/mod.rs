@@ -1,0 +1,64 @@
+//! Client-facing APIs: the v3 gRPC services and plain HTTP, served together on every
+//! client URL (gRPC is HTTP/2 with `content-type: application/grpc`; everything else is
+//! routed to the HTTP handlers), as etcd does.
+
+pub mod http;
+pub mod v3;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use etcd_proto::etcdserverpb::cluster_server::ClusterServer;
+use etcd_proto::etcdserverpb::kv_server::KvServer;
+use etcd_proto::etcdserverpb::lease_server::LeaseServer;
+use etcd_proto::etcdserverpb::maintenance_server::MaintenanceServer;
+use etcd_proto::etcdserverpb::watch_server::WatchServer;
+
+use crate::server::EtcdServer;
+
+/// gRPC adds this much framing on top of etcd's request limit, as etcd allows.
+const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
+
+/// Builds the router for a client listener.
+pub fn client_router(server: Arc<EtcdServer>, progress_interval: Duration) -> axum::Router {
+    let max_recv = server.limits.max_request_bytes + GRPC_OVERHEAD_BYTES;
+    macro_rules! svc {
+        ($ty:ident, $val:expr) => {
+            $ty::new($val)
+                .max_decoding_message_size(max_recv)
+                .max_encoding_message_size(usize::MAX)
+        };
+    }
+    let grpc = tonic::service::Routes::new(svc!(
+        KvServer,
+        v3::kv::KvService {
+            server: server.clone()
+        }
+    ))
+    .add_service(svc!(
+        WatchServer,
+        v3::watch::WatchService {
+            server: server.clone(),
+            progress_interval
+        }
+    ))
+    .add_service(svc!(
+        LeaseServer,
+        v3::lease::LeaseService {
+            server: server.clone()
+        }
+    ))
+    .add_service(svc!(
+        ClusterServer,
+        v3::cluster::ClusterService {
+            server: server.clone()
+        }
+    ))
+    .add_service(svc!(
+        MaintenanceServer,
+        v3::maintenance::MaintenanceService {
+            server: server.clone()
+        }
+    ));
+    grpc.into_axum_router().merge(http::router(server))
+}

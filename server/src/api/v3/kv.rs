@@ -1,0 +1,96 @@
+//! The KV service: Range, Put, DeleteRange, Txn, Compact.
+
+use std::sync::Arc;
+
+use etcd_proto::etcdserverpb::kv_server::Kv;
+use etcd_proto::etcdserverpb::{
+    CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, PutRequest,
+    PutResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse,
+};
+use etcd_proto::raftrequestpb::raft_request::Request as Raft;
+use etcd_proto::raftrequestpb::raft_response::Response as Applied;
+use tonic::{Request, Response, Status};
+
+use super::{propose_expecting, validate};
+use crate::apply::txn;
+use crate::server::EtcdServer;
+
+/// KV service over one member.
+pub struct KvService {
+    pub server: Arc<EtcdServer>,
+}
+
+impl KvService {
+    /// Waits for a linearizable read point unless the client asked for a serializable read.
+    async fn read_barrier(&self, serializable: bool) -> Result<(), Status> {
+        if !serializable {
+            self.server.linearizable_read().await?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether every range in the txn tree asked for serializable reads.
+fn txn_serializable(t: &TxnRequest) -> bool {
+    use etcd_proto::etcdserverpb::request_op::Request as Op;
+    t.success
+        .iter()
+        .chain(&t.failure)
+        .all(|op| match &op.request {
+            Some(Op::RequestRange(r)) => r.serializable,
+            Some(Op::RequestTxn(t)) => txn_serializable(t),
+            _ => true,
+        })
+}
+
+#[tonic::async_trait]
+impl Kv for KvService {
+    async fn range(&self, req: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
+        let req = req.into_inner();
+        validate::range(&req)?;
+        self.read_barrier(req.serializable).await?;
+        let store = self.server.state.mvcc.read();
+        let mut resp = store.range(&req)?;
+        resp.header = Some(self.server.header(store.current_revision()));
+        Ok(Response::new(resp))
+    }
+
+    async fn put(&self, req: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
+        let req = req.into_inner();
+        validate::put(&req)?;
+        propose_expecting!(self.server, Raft::Put(req), Applied::Put)
+    }
+
+    async fn delete_range(
+        &self,
+        req: Request<DeleteRangeRequest>,
+    ) -> Result<Response<DeleteRangeResponse>, Status> {
+        let req = req.into_inner();
+        validate::delete(&req)?;
+        propose_expecting!(self.server, Raft::DeleteRange(req), Applied::DeleteRange)
+    }
+
+    async fn txn(&self, req: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
+        let req = req.into_inner();
+        validate::txn(&req, self.server.limits.max_txn_ops)?;
+        if txn::is_read_only(&req) {
+            self.read_barrier(txn_serializable(&req)).await?;
+            let store = self.server.state.mvcc.read();
+            let mut resp = txn::execute_read_only(&*store, &req)?;
+            resp.header = Some(self.server.header(store.current_revision()));
+            return Ok(Response::new(resp));
+        }
+        propose_expecting!(self.server, Raft::Txn(req), Applied::Txn)
+    }
+
+    async fn compact(
+        &self,
+        req: Request<CompactionRequest>,
+    ) -> Result<Response<CompactionResponse>, Status> {
+        propose_expecting!(
+            self.server,
+            Raft::Compaction(req.into_inner()),
+            Applied::Compaction
+        )
+    }
+}

@@ -1,0 +1,177 @@
+//! The Lease service: grant and revoke go through raft; keep-alives are answered by the
+//! leader's lessor alone, as in etcd.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use etcd_proto::etcdserverpb::lease_server::Lease;
+use etcd_proto::etcdserverpb::{
+    LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest, LeaseKeepAliveResponse,
+    LeaseLeasesRequest, LeaseLeasesResponse, LeaseRevokeRequest, LeaseRevokeResponse, LeaseStatus,
+    LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
+};
+use etcd_proto::raftrequestpb::raft_request::Request as Raft;
+use etcd_proto::raftrequestpb::raft_response::Response as Applied;
+use etcd_proto::raftrequestpb::{LeaseCheckpoint, LeaseCheckpoints, RaftRequest};
+use futures::Stream;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::propose_expecting;
+use crate::error::EtcdError;
+use crate::lease::MAX_LEASE_TTL;
+use crate::server::EtcdServer;
+
+/// Lease service over one member.
+pub struct LeaseService {
+    pub server: Arc<EtcdServer>,
+}
+
+impl LeaseService {
+    fn renew(&self, id: i64) -> Result<i64, EtcdError> {
+        let renewed = {
+            let mut lessor = self.server.state.lessor.lock();
+            if !lessor.is_primary() {
+                return Err(EtcdError::NotLeader);
+            }
+            lessor.renew(id)
+        };
+        match renewed {
+            Ok((ttl, reset_checkpoint)) => {
+                if reset_checkpoint {
+                    let server = self.server.clone();
+                    tokio::spawn(async move {
+                        let cp = LeaseCheckpoints {
+                            checkpoints: vec![LeaseCheckpoint {
+                                id,
+                                remaining_ttl: 0,
+                            }],
+                        };
+                        let req = RaftRequest {
+                            request: Some(Raft::LeaseCheckpoints(cp)),
+                        };
+                        if let Err(e) = server.propose(req).await {
+                            tracing::warn!(target: "lease", "failed to reset checkpoint of lease {id:x}: {e}");
+                        }
+                    });
+                }
+                Ok(ttl)
+            }
+            // etcd answers a keep-alive for an unknown lease with TTL 0.
+            Err(EtcdError::LeaseNotFound) => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl Lease for LeaseService {
+    async fn lease_grant(
+        &self,
+        req: Request<LeaseGrantRequest>,
+    ) -> Result<Response<LeaseGrantResponse>, Status> {
+        let mut req = req.into_inner();
+        if req.ttl > MAX_LEASE_TTL {
+            return Err(EtcdError::LeaseTtlTooLarge.into());
+        }
+        if req.id == 0 {
+            let lessor = self.server.state.lessor.lock();
+            req.id = loop {
+                let id = rand::random::<i64>() & i64::MAX;
+                if id != 0 && !lessor.contains(id) {
+                    break id;
+                }
+            };
+        }
+        propose_expecting!(self.server, Raft::LeaseGrant(req), Applied::LeaseGrant)
+    }
+
+    async fn lease_revoke(
+        &self,
+        req: Request<LeaseRevokeRequest>,
+    ) -> Result<Response<LeaseRevokeResponse>, Status> {
+        propose_expecting!(
+            self.server,
+            Raft::LeaseRevoke(req.into_inner()),
+            Applied::LeaseRevoke
+        )
+    }
+
+    type LeaseKeepAliveStream =
+        Pin<Box<dyn Stream<Item = Result<LeaseKeepAliveResponse, Status>> + Send>>;
+
+    async fn lease_keep_alive(
+        &self,
+        req: Request<Streaming<LeaseKeepAliveRequest>>,
+    ) -> Result<Response<Self::LeaseKeepAliveStream>, Status> {
+        let mut inbound = req.into_inner();
+        let (tx, rx) = mpsc::channel(16);
+        let svc = LeaseService {
+            server: self.server.clone(),
+        };
+        tokio::spawn(async move {
+            while let Ok(Some(r)) = inbound.message().await {
+                let resp = svc.renew(r.id).map(|ttl| LeaseKeepAliveResponse {
+                    header: Some(svc.server.current_header()),
+                    id: r.id,
+                    ttl,
+                });
+                let failed = resp.is_err();
+                if tx.send(resp.map_err(Status::from)).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn lease_time_to_live(
+        &self,
+        req: Request<LeaseTimeToLiveRequest>,
+    ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
+        let req = req.into_inner();
+        let header = Some(self.server.current_header());
+        let lessor = self.server.state.lessor.lock();
+        let resp = match lessor.get(req.id) {
+            None => LeaseTimeToLiveResponse {
+                header,
+                id: req.id,
+                ttl: -1,
+                ..Default::default()
+            },
+            Some(l) => LeaseTimeToLiveResponse {
+                header,
+                id: req.id,
+                ttl: l.remaining_secs(Instant::now()),
+                granted_ttl: l.ttl,
+                keys: if req.keys {
+                    l.keys.iter().cloned().collect()
+                } else {
+                    Vec::new()
+                },
+            },
+        };
+        Ok(Response::new(resp))
+    }
+
+    async fn lease_leases(
+        &self,
+        _req: Request<LeaseLeasesRequest>,
+    ) -> Result<Response<LeaseLeasesResponse>, Status> {
+        let leases = self
+            .server
+            .state
+            .lessor
+            .lock()
+            .ids()
+            .into_iter()
+            .map(|id| LeaseStatus { id })
+            .collect();
+        Ok(Response::new(LeaseLeasesResponse {
+            header: Some(self.server.current_header()),
+            leases,
+        }))
+    }
+}

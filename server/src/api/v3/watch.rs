@@ -1,0 +1,346 @@
+//! The Watch service: many watchers multiplexed on one bidirectional stream.
+//!
+//! Each stream runs one task that owns its watchers. The task wakes when the hub publishes
+//! a revision (or a request arrives), pulls every event its watchers have not seen yet
+//! (recent window first, store history otherwise) and sends them in order. A watcher that
+//! starts in the past is caught up in batches; once caught up it gets one response per
+//! revision, as etcd's synced watchers do.
+
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use etcd_proto::etcdserverpb::watch_create_request::FilterType;
+use etcd_proto::etcdserverpb::watch_request::RequestUnion;
+use etcd_proto::etcdserverpb::watch_server::Watch;
+use etcd_proto::etcdserverpb::{WatchCreateRequest, WatchRequest, WatchResponse};
+use etcd_proto::mvccpb::{event::EventType, Event};
+use futures::Stream;
+use prost::Message;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::error::EtcdError;
+use crate::mvcc::index::KeyRange;
+use crate::server::EtcdServer;
+
+/// The events of one revision, shared between watchers.
+type RevisionEvents = (i64, Arc<Vec<Event>>);
+
+/// Most revisions sent in one response while a watcher catches up.
+const CATCH_UP_REVISIONS: i64 = 1000;
+
+/// Watch service over one member.
+pub struct WatchService {
+    pub server: Arc<EtcdServer>,
+    /// How often idle watchers that asked for progress notifications get one.
+    pub progress_interval: Duration,
+}
+
+struct Watcher {
+    key: Vec<u8>,
+    range_end: Vec<u8>,
+    next_rev: i64,
+    prev_kv: bool,
+    no_put: bool,
+    no_delete: bool,
+    progress_notify: bool,
+    fragment: bool,
+    synced: bool,
+    /// Whether anything was sent since the last progress notification.
+    active: bool,
+}
+
+impl Watcher {
+    fn new(c: &WatchCreateRequest, current: i64) -> Self {
+        let next_rev = if c.start_revision > 0 {
+            c.start_revision
+        } else {
+            current + 1
+        };
+        Watcher {
+            key: c.key.clone(),
+            range_end: c.range_end.clone(),
+            next_rev,
+            prev_kv: c.prev_kv,
+            no_put: c.filters.contains(&(FilterType::Noput as i32)),
+            no_delete: c.filters.contains(&(FilterType::Nodelete as i32)),
+            progress_notify: c.progress_notify,
+            fragment: c.fragment,
+            synced: next_rev > current,
+            active: false,
+        }
+    }
+
+    fn wants(&self, ev: &Event) -> bool {
+        let Some(kv) = &ev.kv else { return false };
+        let is_put = ev.r#type == EventType::Put as i32;
+        if (is_put && self.no_put) || (!is_put && self.no_delete) {
+            return false;
+        }
+        KeyRange::new(&self.key, &self.range_end).contains(&kv.key)
+    }
+
+    fn shape(&self, ev: &Event) -> Event {
+        let mut ev = ev.clone();
+        if !self.prev_kv {
+            ev.prev_kv = None;
+        }
+        ev
+    }
+}
+
+type Out = mpsc::Sender<Result<WatchResponse, Status>>;
+
+struct StreamTask {
+    server: Arc<EtcdServer>,
+    watchers: BTreeMap<i64, Watcher>,
+    next_id: i64,
+    out: Out,
+}
+
+/// The stream is gone (client left); the task ends.
+struct Closed;
+
+impl StreamTask {
+    async fn send(&self, resp: WatchResponse) -> Result<(), Closed> {
+        self.out.send(Ok(resp)).await.map_err(|_| Closed)
+    }
+
+    fn response(&self, revision: i64, watch_id: i64) -> WatchResponse {
+        WatchResponse {
+            header: Some(self.server.header(revision)),
+            watch_id,
+            ..Default::default()
+        }
+    }
+
+    async fn handle(&mut self, req: WatchRequest) -> Result<(), Closed> {
+        let current = self.server.state.mvcc.read().current_revision();
+        match req.request_union {
+            Some(RequestUnion::CreateRequest(c)) => {
+                let id = if c.watch_id > 0 && !self.watchers.contains_key(&c.watch_id) {
+                    c.watch_id
+                } else {
+                    while self.watchers.contains_key(&self.next_id) {
+                        self.next_id += 1;
+                    }
+                    self.next_id
+                };
+                self.watchers.insert(id, Watcher::new(&c, current));
+                let mut r = self.response(current, id);
+                r.created = true;
+                self.send(r).await
+            }
+            Some(RequestUnion::CancelRequest(c)) => {
+                if self.watchers.remove(&c.watch_id).is_some() {
+                    let mut r = self.response(current, c.watch_id);
+                    r.canceled = true;
+                    self.send(r).await?;
+                }
+                Ok(())
+            }
+            Some(RequestUnion::ProgressRequest(_)) => {
+                self.deliver().await?;
+                let current = self.server.state.mvcc.read().current_revision();
+                self.send(self.response(current, -1)).await
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Sends every watcher the events it has not seen, up to the latest revision.
+    async fn deliver(&mut self) -> Result<(), Closed> {
+        let latest = self.server.state.hub.latest();
+        let ids: Vec<i64> = self.watchers.keys().copied().collect();
+        for id in ids {
+            while let Some(w) = self.watchers.get(&id) {
+                if w.next_rev > latest {
+                    break;
+                }
+                let upto = if w.synced {
+                    latest
+                } else {
+                    latest.min(w.next_rev + CATCH_UP_REVISIONS - 1)
+                };
+                match self.collect(w.next_rev, upto) {
+                    Err(EtcdError::Compacted) => {
+                        let compacted = self.server.state.mvcc.read().compacted_revision();
+                        self.watchers.remove(&id);
+                        let mut r = self.response(latest, id);
+                        r.canceled = true;
+                        r.compact_revision = compacted;
+                        self.send(r).await?;
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!("watch {id}: cannot read history: {e}");
+                        break;
+                    }
+                    Ok(revs) => {
+                        let w = self.watchers.get_mut(&id).expect("watcher present");
+                        let synced = w.synced;
+                        w.next_rev = upto + 1;
+                        if upto == latest {
+                            w.synced = true;
+                        }
+                        let groups: Vec<(i64, Vec<Event>)> = revs
+                            .into_iter()
+                            .map(|(rev, evs)| {
+                                (
+                                    rev,
+                                    evs.iter()
+                                        .filter(|e| w.wants(e))
+                                        .map(|e| w.shape(e))
+                                        .collect(),
+                                )
+                            })
+                            .filter(|(_, evs): &(i64, Vec<Event>)| !evs.is_empty())
+                            .collect();
+                        if groups.is_empty() {
+                            continue;
+                        }
+                        w.active = true;
+                        let fragment = w.fragment;
+                        if synced {
+                            for (rev, evs) in groups {
+                                self.send_events(id, rev, evs, fragment).await?;
+                            }
+                        } else {
+                            let evs: Vec<Event> = groups.into_iter().flat_map(|(_, e)| e).collect();
+                            self.send_events(id, upto, evs, fragment).await?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Events of revisions `from..=to`, grouped by revision.
+    fn collect(&self, from: i64, to: i64) -> Result<Vec<RevisionEvents>, EtcdError> {
+        let state = &self.server.state;
+        if let Some(recent) = state.hub.recent(from, to) {
+            return Ok(recent.into_iter().map(|r| (r.revision, r.events)).collect());
+        }
+        let store = state.mvcc.read();
+        if from < store.compacted_revision() {
+            return Err(EtcdError::Compacted);
+        }
+        let mut out: Vec<(i64, Vec<Event>)> = Vec::new();
+        for rec in store.history(from, to)? {
+            let r#type = if rec.tombstone {
+                EventType::Delete
+            } else {
+                EventType::Put
+            } as i32;
+            let ev = Event {
+                r#type,
+                kv: Some(rec.kv),
+                prev_kv: rec.prev,
+            };
+            match out.last_mut() {
+                Some((rev, evs)) if *rev == rec.rev.main => evs.push(ev),
+                _ => out.push((rec.rev.main, vec![ev])),
+            }
+        }
+        Ok(out.into_iter().map(|(r, e)| (r, Arc::new(e))).collect())
+    }
+
+    async fn send_events(
+        &self,
+        id: i64,
+        rev: i64,
+        events: Vec<Event>,
+        fragment: bool,
+    ) -> Result<(), Closed> {
+        let limit = self.server.limits.max_request_bytes;
+        let mut resp = self.response(rev, id);
+        resp.events = events;
+        if !fragment || resp.encoded_len() <= limit {
+            return self.send(resp).await;
+        }
+        // Split into pieces under the limit; every piece but the last is marked fragment.
+        let events = std::mem::take(&mut resp.events);
+        let mut pieces: Vec<Vec<Event>> = vec![Vec::new()];
+        let mut size = 0;
+        for ev in events {
+            let n = ev.encoded_len();
+            if size + n > limit && !pieces.last().expect("non-empty").is_empty() {
+                pieces.push(Vec::new());
+                size = 0;
+            }
+            size += n;
+            pieces.last_mut().expect("non-empty").push(ev);
+        }
+        let last = pieces.len() - 1;
+        for (i, evs) in pieces.into_iter().enumerate() {
+            let mut r = self.response(rev, id);
+            r.events = evs;
+            r.fragment = i != last;
+            self.send(r).await?;
+        }
+        Ok(())
+    }
+
+    async fn progress(&mut self) -> Result<(), Closed> {
+        let current = self.server.state.mvcc.read().current_revision();
+        let due: Vec<i64> = self
+            .watchers
+            .iter_mut()
+            .filter(|(_, w)| w.progress_notify && w.synced)
+            .filter_map(|(id, w)| (!std::mem::replace(&mut w.active, false)).then_some(*id))
+            .collect();
+        for id in due {
+            self.send(self.response(current, id)).await?;
+        }
+        Ok(())
+    }
+
+    async fn run(mut self, mut inbound: Streaming<WatchRequest>, progress_every: Duration) {
+        let mut revs = self.server.state.hub.subscribe();
+        let mut tick =
+            tokio::time::interval_at(tokio::time::Instant::now() + progress_every, progress_every);
+        loop {
+            if self.deliver().await.is_err() {
+                return;
+            }
+            let step = tokio::select! {
+                msg = inbound.message() => match msg {
+                    Ok(Some(req)) => self.handle(req).await,
+                    _ => return,
+                },
+                changed = revs.changed() => match changed {
+                    Ok(()) => Ok(()),
+                    Err(_) => return,
+                },
+                _ = tick.tick() => self.progress().await,
+            };
+            if step.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl Watch for WatchService {
+    type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchResponse, Status>> + Send>>;
+
+    async fn watch(
+        &self,
+        req: Request<Streaming<WatchRequest>>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        let (tx, rx) = mpsc::channel(128);
+        let task = StreamTask {
+            server: self.server.clone(),
+            watchers: BTreeMap::new(),
+            next_id: 0,
+            out: tx,
+        };
+        tokio::spawn(task.run(req.into_inner(), self.progress_interval));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}

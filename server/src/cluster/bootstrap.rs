@@ -1,0 +1,123 @@
+//! Who this member is: read back from the data dir on restart, or derived from the
+//! initial-cluster configuration on first start (with etcd's checks and messages).
+
+use std::collections::BTreeMap;
+
+use super::ids::{cluster_id, member_id, url_string};
+use crate::raft::types::MemberNode;
+use crate::storage::Backend;
+
+const MEMBER_ID: &[u8] = b"m/member_id";
+const CLUSTER_ID: &[u8] = b"m/cluster_id";
+
+/// Errors bootstrapping, with etcd's texts.
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    #[error("couldn't find local name {0:?} in the initial cluster configuration")]
+    NameNotInCluster(String),
+    #[error("--initial-cluster has {name}={cluster_urls} but missing from --initial-advertise-peer-urls={advertised} (failed to resolve {advertised} to match --initial-cluster={name}={cluster_urls} (\"{advertised}\"(resolved from {advertised}) != \"{cluster_urls}\"(resolved from {cluster_urls})))")]
+    AdvertiseMismatch {
+        name: String,
+        cluster_urls: String,
+        advertised: String,
+    },
+    #[error("backend: {0}")]
+    Backend(#[from] sled::Error),
+}
+
+/// The identity and the initial membership of a member.
+#[derive(Debug, Clone)]
+pub struct Bootstrap {
+    pub member_id: u64,
+    pub cluster_id: u64,
+    /// Whether the data dir already held this member.
+    pub restarted: bool,
+    /// Initial raft membership (first start only).
+    pub members: BTreeMap<u64, MemberNode>,
+}
+
+/// What the configuration says about the cluster to bootstrap.
+pub struct InitialCluster<'a> {
+    pub name: &'a str,
+    pub token: &'a str,
+    pub initial_cluster: &'a [(String, url::Url)],
+    pub advertise_peer_urls: &'a [url::Url],
+    pub advertise_client_urls: &'a [url::Url],
+}
+
+fn read_u64(backend: &Backend, key: &[u8]) -> Result<Option<u64>, sled::Error> {
+    Ok(backend
+        .state
+        .get(key)?
+        .and_then(|v| Some(u64::from_be_bytes(v.as_ref().try_into().ok()?))))
+}
+
+/// Determines the member's identity, persisting it on first start.
+pub fn bootstrap(
+    backend: &Backend,
+    init: &InitialCluster<'_>,
+) -> Result<Bootstrap, BootstrapError> {
+    if let (Some(member_id), Some(cluster_id)) = (
+        read_u64(backend, MEMBER_ID)?,
+        read_u64(backend, CLUSTER_ID)?,
+    ) {
+        return Ok(Bootstrap {
+            member_id,
+            cluster_id,
+            restarted: true,
+            members: BTreeMap::new(),
+        });
+    }
+    let mut by_name: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (name, url) in init.initial_cluster {
+        by_name
+            .entry(name.as_str())
+            .or_default()
+            .push(url_string(url));
+    }
+    let mine = by_name
+        .get(init.name)
+        .ok_or_else(|| BootstrapError::NameNotInCluster(init.name.to_string()))?;
+    let mut advertised: Vec<String> = init.advertise_peer_urls.iter().map(url_string).collect();
+    let mut expected = mine.clone();
+    advertised.sort();
+    expected.sort();
+    if advertised != expected {
+        return Err(BootstrapError::AdvertiseMismatch {
+            name: init.name.to_string(),
+            cluster_urls: expected.join(","),
+            advertised: advertised.join(","),
+        });
+    }
+    let mut members = BTreeMap::new();
+    for (name, urls) in &by_name {
+        let id = member_id(urls, init.token, None);
+        let client_urls = if *name == init.name {
+            init.advertise_client_urls.iter().map(url_string).collect()
+        } else {
+            Vec::new()
+        };
+        members.insert(
+            id,
+            MemberNode {
+                name: name.to_string(),
+                peer_urls: urls.clone(),
+                client_urls,
+            },
+        );
+    }
+    let ids: Vec<u64> = members.keys().copied().collect();
+    let me = member_id(mine, init.token, None);
+    let cid = cluster_id(&ids);
+    let mut batch = sled::Batch::default();
+    batch.insert(MEMBER_ID, &me.to_be_bytes()[..]);
+    batch.insert(CLUSTER_ID, &cid.to_be_bytes()[..]);
+    backend.state.apply_batch(batch)?;
+    backend.db.flush()?;
+    Ok(Bootstrap {
+        member_id: me,
+        cluster_id: cid,
+        restarted: false,
+        members,
+    })
+}

@@ -1,0 +1,4 @@
+//! Cluster identity and membership.
+
+pub mod bootstrap;
+pub mod ids;

@@ -1,0 +1,56 @@
+//! Configuration errors, worded as etcd 3.4 words them. Every one ends the process with
+//! status 1 after a single log line.
+
+use std::process::ExitCode;
+
+/// Why the configuration was rejected.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("flag provided but not defined: -{0}")]
+    UnknownFlag(String),
+    #[error("flag needs an argument: -{0}")]
+    MissingValue(String),
+    #[error("'{0}' is not a valid flag")]
+    NotAFlag(String),
+    #[error("{0}")]
+    Usage(String),
+    #[error("invalid boolean value {value:?} for -{flag}: parse error")]
+    InvalidBool { flag: String, value: String },
+    #[error("invalid value {value:?} for {what}: {reason}")]
+    InvalidValue {
+        what: String,
+        value: String,
+        reason: String,
+    },
+    #[error("open {path}: {reason}")]
+    ConfigRead { path: String, reason: String },
+    #[error("error parsing {path}: {reason}")]
+    ConfigYaml { path: String, reason: String },
+    #[error("{0}")]
+    Rule(String),
+    #[error("error setting up initial cluster: {0}")]
+    InitialCluster(String),
+}
+
+impl ConfigError {
+    /// Prints the error as etcd's `etcdmain` logs it and gives the exit status (1).
+    pub fn report(&self) -> ExitCode {
+        let now = chrono::Local::now().format("%Y-%m-%d %H:%M:%S%.6f");
+        match self {
+            ConfigError::InitialCluster(_) => eprintln!("{now} C | etcdmain: {self}"),
+            _ => eprintln!("{now} E | etcdmain: error verifying flags, {self}. See 'etcd --help'."),
+        }
+        ExitCode::from(1)
+    }
+}
+
+/// Renders an I/O error the way Go does (`no such file or directory`).
+pub fn go_io_reason(err: &std::io::Error) -> String {
+    let text = err.to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text);
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_lowercase().chain(chars).collect())
+        .unwrap_or_default()
+}

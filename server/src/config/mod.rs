@@ -1,0 +1,323 @@
+//! The member's configuration, read as etcd 3.4 reads it: command-line flags (Go syntax),
+//! `ETCD_*` environment variables (a flag beats its variable), or a `--config-file` YAML
+//! document (which, as in etcd, replaces both). Errors carry etcd's texts and exit status 1.
+
+pub mod error;
+pub mod flags;
+pub mod sources;
+pub mod values;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use url::Url;
+
+pub use error::ConfigError;
+use flags::{Effect, Kind};
+use sources::{CommandLine, Origin, RawValues};
+
+/// `--initial-cluster-state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClusterState {
+    New,
+    Existing,
+}
+
+/// The typed configuration of a member.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub name: String,
+    pub data_dir: PathBuf,
+    pub listen_client_urls: Vec<Url>,
+    pub advertise_client_urls: Vec<Url>,
+    pub listen_peer_urls: Vec<Url>,
+    pub initial_advertise_peer_urls: Vec<Url>,
+    pub initial_cluster: Vec<(String, Url)>,
+    pub initial_cluster_state: ClusterState,
+    pub initial_cluster_token: String,
+    pub heartbeat_interval: Duration,
+    pub election_timeout: Duration,
+    pub snapshot_count: u64,
+    pub max_request_bytes: u64,
+    pub max_txn_ops: u64,
+    pub watch_progress_notify_interval: Duration,
+    pub debug: bool,
+    /// Things to log once logging is up (unknown env vars, accepted-only flags, ...).
+    pub notices: Vec<String>,
+}
+
+/// How reading the configuration ended when it did not produce a [`Config`].
+#[derive(Debug)]
+pub enum Exit {
+    Help,
+    Version,
+    Invalid(ConfigError),
+}
+
+impl Exit {
+    /// Prints what the exit calls for and gives the process status.
+    pub fn report(&self) -> ExitCode {
+        match self {
+            Exit::Help => {
+                print!("{}", flags::help_text());
+                ExitCode::SUCCESS
+            }
+            Exit::Version => {
+                println!("etcd Version: {}", crate::version::API_VERSION);
+                println!("etcd-rs Version: {}", crate::version::BUILD_VERSION);
+                println!(
+                    "OS/Arch: {}/{}",
+                    std::env::consts::OS,
+                    std::env::consts::ARCH
+                );
+                ExitCode::SUCCESS
+            }
+            Exit::Invalid(e) => e.report(),
+        }
+    }
+}
+
+impl From<ConfigError> for Exit {
+    fn from(e: ConfigError) -> Self {
+        Exit::Invalid(e)
+    }
+}
+
+/// Reads the configuration from the process arguments and environment.
+pub fn load_from(args: impl IntoIterator<Item = OsString>) -> Result<Config, Exit> {
+    load(
+        args,
+        std::env::vars_os().map(|(k, v)| {
+            (
+                k.to_string_lossy().into_owned(),
+                v.to_string_lossy().into_owned(),
+            )
+        }),
+    )
+}
+
+/// Reads the configuration from the given arguments (program name first) and environment.
+pub fn load(
+    args: impl IntoIterator<Item = OsString>,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Config, Exit> {
+    let (raw, mut notices) = match sources::command_line(args)? {
+        CommandLine::Help => return Err(Exit::Help),
+        CommandLine::Version => return Err(Exit::Version),
+        CommandLine::ConfigFile(path) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::ConfigRead {
+                path: path.clone(),
+                reason: error::go_io_reason(&e),
+            })?;
+            let (raw, mut notices) = sources::config_file(&path, &text)?;
+            notices.insert(0, format!("Loading server configuration from {path:?}. Other configuration command line flags and environment variables will be ignored if provided."));
+            (raw, notices)
+        }
+        CommandLine::Flags(mut raw) => {
+            let notices = sources::apply_env(&mut raw, env);
+            (raw, notices)
+        }
+    };
+    let cfg = Typed { raw }.build(&mut notices)?;
+    Ok(Config { notices, ..cfg })
+}
+
+/// Converts raw strings into typed values, naming the value's origin in errors.
+struct Typed {
+    raw: RawValues,
+}
+
+impl Typed {
+    fn get(&self, name: &'static str) -> (String, Origin) {
+        self.raw.values.get(name).cloned().unwrap_or_else(|| {
+            let default = flags::find(name).map(|f| f.default).unwrap_or_default();
+            (default.to_string(), Origin::Default)
+        })
+    }
+
+    fn parse<T>(
+        &self,
+        name: &'static str,
+        parser: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        let (value, origin) = self.get(name);
+        parser(&value).map_err(|reason| {
+            let is_bool = flags::find(name).is_some_and(|f| f.kind == Kind::Bool);
+            match origin {
+                Origin::Flag if is_bool => ConfigError::InvalidBool {
+                    flag: name.to_string(),
+                    value: value.clone(),
+                },
+                Origin::Flag | Origin::Default => ConfigError::InvalidValue {
+                    what: format!("flag -{name}"),
+                    value: value.clone(),
+                    reason,
+                },
+                Origin::Env(var) => ConfigError::InvalidValue {
+                    what: var,
+                    value: value.clone(),
+                    reason,
+                },
+                Origin::File => ConfigError::InvalidValue {
+                    what: format!("{name} in the configuration file"),
+                    value: value.clone(),
+                    reason,
+                },
+            }
+        })
+    }
+
+    fn string(&self, name: &'static str) -> String {
+        self.get(name).0
+    }
+
+    fn millis(&self, name: &'static str) -> Result<Duration, ConfigError> {
+        Ok(Duration::from_millis(self.parse(name, values::uint)?))
+    }
+
+    fn build(&self, notices: &mut Vec<String>) -> Result<Config, ConfigError> {
+        // Validate every flag, including those this build only accepts.
+        for f in flags::all() {
+            match f.kind {
+                Kind::Bool => drop(self.parse(f.name, values::boolean)?),
+                Kind::Value if f.name.ends_with("-urls") && !self.string(f.name).is_empty() => {
+                    drop(self.parse(f.name, values::urls)?)
+                }
+                Kind::Value => {}
+            }
+            if f.effect == Effect::AcceptedOnly
+                && self.raw.is_set(f.name)
+                && self.string(f.name) != f.default
+            {
+                notices.push(format!(
+                    "--{} is accepted for compatibility but has no effect in this build yet",
+                    f.name
+                ));
+            }
+        }
+        for name in [
+            "max-snapshots",
+            "max-wals",
+            "quota-backend-bytes",
+            "max-concurrent-streams",
+            "bcrypt-cost",
+            "auth-token-ttl",
+        ] {
+            self.parse(name, values::uint)?;
+        }
+        for name in [
+            "grpc-keepalive-min-time",
+            "grpc-keepalive-interval",
+            "grpc-keepalive-timeout",
+            "experimental-corrupt-check-time",
+        ] {
+            self.parse(name, values::duration)?;
+        }
+        self.parse("initial-cluster-state", |s| match s {
+            "new" | "existing" => Ok(()),
+            _ => Err("invalid value".to_string()),
+        })?;
+        let mode = self.string("auto-compaction-mode");
+        if mode != "periodic" && mode != "revision" {
+            return Err(ConfigError::Rule(format!(
+                "unknown auto-compaction-mode {mode:?}"
+            )));
+        }
+        let logger = self.string("logger");
+        if logger != "capnslog" && logger != "zap" {
+            return Err(ConfigError::Rule(format!(
+                "unknown logger option {logger:?}"
+            )));
+        }
+        let log_level = self.string("log-level");
+        if !matches!(
+            log_level.as_str(),
+            "debug" | "info" | "warn" | "error" | "panic" | "fatal"
+        ) {
+            return Err(ConfigError::Rule(format!(
+                "unknown log-level {log_level:?}"
+            )));
+        }
+
+        let heartbeat_interval = self.millis("heartbeat-interval")?;
+        let election_timeout = self.millis("election-timeout")?;
+        let (hb, et) = (heartbeat_interval.as_millis(), election_timeout.as_millis());
+        if hb == 0 {
+            return Err(ConfigError::Rule(format!(
+                "--heartbeat-interval must be >0 (set to {hb}ms)"
+            )));
+        }
+        if et < 5 * hb {
+            return Err(ConfigError::Rule(format!(
+                "--election-timeout[{et}ms] should be at least as 5 times as --heartbeat-interval[{hb}ms]"
+            )));
+        }
+        if et > 50000 {
+            return Err(ConfigError::Rule(format!(
+                "--election-timeout[{et}ms] is too long, and should be set less than 50000ms"
+            )));
+        }
+
+        let listen_client_urls = self.parse("listen-client-urls", values::urls)?;
+        let listen_peer_urls = self.parse("listen-peer-urls", values::urls)?;
+        if self.raw.is_set("listen-client-urls") && !self.raw.is_set("advertise-client-urls") {
+            return Err(ConfigError::Rule(
+                "--advertise-client-urls is required when --listen-client-urls is set explicitly"
+                    .into(),
+            ));
+        }
+        for url in listen_client_urls.iter().chain(&listen_peer_urls) {
+            values::check_bind_url(url).map_err(ConfigError::Rule)?;
+        }
+
+        let name = self.string("name");
+        let initial_advertise_peer_urls =
+            self.parse("initial-advertise-peer-urls", values::urls)?;
+        // etcd: a named member without --initial-cluster is a cluster of itself.
+        let initial_cluster = if self.raw.is_set("initial-cluster") {
+            values::initial_cluster(&self.string("initial-cluster"))
+                .map_err(ConfigError::InitialCluster)?
+        } else {
+            initial_advertise_peer_urls
+                .iter()
+                .map(|u| (name.clone(), u.clone()))
+                .collect()
+        };
+        let data_dir = match self.string("data-dir") {
+            d if d == "${name}.etcd" || d.is_empty() => PathBuf::from(format!("{name}.etcd")),
+            d => PathBuf::from(d),
+        };
+
+        Ok(Config {
+            data_dir,
+            listen_client_urls,
+            advertise_client_urls: self.parse("advertise-client-urls", values::urls)?,
+            listen_peer_urls,
+            initial_advertise_peer_urls,
+            initial_cluster,
+            initial_cluster_state: if self.string("initial-cluster-state") == "existing" {
+                ClusterState::Existing
+            } else {
+                ClusterState::New
+            },
+            initial_cluster_token: self.string("initial-cluster-token"),
+            heartbeat_interval,
+            election_timeout,
+            snapshot_count: self.parse("snapshot-count", values::uint)?,
+            max_request_bytes: self.parse("max-request-bytes", values::uint)?,
+            max_txn_ops: self.parse("max-txn-ops", values::uint)?,
+            watch_progress_notify_interval: self.parse(
+                "experimental-watch-progress-notify-interval",
+                values::duration,
+            )?,
+            debug: self.parse("debug", values::boolean)? || log_level == "debug",
+            name,
+            notices: Vec::new(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

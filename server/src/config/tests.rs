@@ -1,0 +1,181 @@
+use std::ffi::OsString;
+
+use super::*;
+
+fn load_args(args: &[&str], env: &[(&str, &str)]) -> Result<Config, Exit> {
+    load(
+        std::iter::once("etcd")
+            .chain(args.iter().copied())
+            .map(OsString::from),
+        env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+    )
+}
+
+fn error_of(args: &[&str], env: &[(&str, &str)]) -> String {
+    match load_args(args, env) {
+        Err(Exit::Invalid(e)) => e.to_string(),
+        other => panic!("expected an error for {args:?}, got {other:?}"),
+    }
+}
+
+#[test]
+fn no_flags_gives_etcds_defaults() {
+    let cfg = load_args(&[], &[]).unwrap();
+    assert_eq!(cfg.name, "default");
+    assert_eq!(cfg.data_dir, PathBuf::from("default.etcd"));
+    assert_eq!(cfg.listen_client_urls[0].as_str(), "http://localhost:2379/");
+    assert_eq!(cfg.initial_cluster.len(), 1);
+    assert_eq!(cfg.initial_cluster[0].0, "default");
+    assert_eq!(cfg.initial_cluster_token, "etcd-cluster");
+    assert_eq!(cfg.heartbeat_interval, Duration::from_millis(100));
+    assert_eq!(cfg.election_timeout, Duration::from_millis(1000));
+    assert_eq!(
+        (cfg.snapshot_count, cfg.max_request_bytes, cfg.max_txn_ops),
+        (100000, 1572864, 128)
+    );
+    assert_eq!(cfg.watch_progress_notify_interval, Duration::from_secs(600));
+    assert!(!cfg.debug);
+    assert!(cfg.notices.is_empty(), "{:?}", cfg.notices);
+}
+
+#[test]
+fn a_name_sets_data_dir_and_initial_cluster() {
+    let cfg = load_args(
+        &[
+            "--name",
+            "n1",
+            "--initial-advertise-peer-urls",
+            "http://127.0.0.1:12380",
+        ],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(cfg.data_dir, PathBuf::from("n1.etcd"));
+    assert_eq!(
+        cfg.initial_cluster,
+        vec![(
+            "n1".to_string(),
+            Url::parse("http://127.0.0.1:12380").unwrap()
+        )]
+    );
+}
+
+#[test]
+fn env_is_used_and_flags_win() {
+    let cfg = load_args(
+        &["--name=flag"],
+        &[
+            ("ETCD_NAME", "env"),
+            ("ETCD_SNAPSHOT_COUNT", "42"),
+            ("ETCD_DEBUG", "true"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(cfg.name, "flag");
+    assert_eq!(cfg.snapshot_count, 42);
+    assert!(cfg.debug);
+    assert!(cfg.notices.iter().any(|n| n.contains("ETCD_NAME")));
+}
+
+#[test]
+fn bad_values_name_their_origin() {
+    assert_eq!(
+        error_of(&["--snapshot-count=abc"], &[]),
+        "invalid value \"abc\" for flag -snapshot-count: parse error"
+    );
+    assert_eq!(
+        error_of(&[], &[("ETCD_SNAPSHOT_COUNT", "abc")]),
+        "invalid value \"abc\" for ETCD_SNAPSHOT_COUNT: parse error"
+    );
+    assert_eq!(
+        error_of(&["--debug=maybe"], &[]),
+        "invalid boolean value \"maybe\" for -debug: parse error"
+    );
+    assert_eq!(
+        error_of(&["--listen-client-urls=foo"], &[]),
+        "invalid value \"foo\" for flag -listen-client-urls: URL scheme must be http, https, unix, or unixs: foo"
+    );
+    assert_eq!(
+        error_of(&["--initial-cluster-state=bogus"], &[]),
+        "invalid value \"bogus\" for flag -initial-cluster-state: invalid value"
+    );
+}
+
+#[test]
+fn etcds_consistency_rules() {
+    assert_eq!(
+        error_of(&["--listen-client-urls=http://127.0.0.1:2379"], &[]),
+        "--advertise-client-urls is required when --listen-client-urls is set explicitly"
+    );
+    assert_eq!(
+        error_of(&["--election-timeout=300"], &[]),
+        "--election-timeout[300ms] should be at least as 5 times as --heartbeat-interval[100ms]"
+    );
+    assert_eq!(
+        error_of(&["--heartbeat-interval=0"], &[]),
+        "--heartbeat-interval must be >0 (set to 0ms)"
+    );
+    assert_eq!(
+        error_of(&["--election-timeout=60000"], &[]),
+        "--election-timeout[60000ms] is too long, and should be set less than 50000ms"
+    );
+    assert_eq!(
+        error_of(&["--auto-compaction-mode=x"], &[]),
+        "unknown auto-compaction-mode \"x\""
+    );
+    assert_eq!(
+        error_of(&["--logger=foo"], &[]),
+        "unknown logger option \"foo\""
+    );
+    assert_eq!(
+        error_of(&["--listen-peer-urls=http://example.com:2380"], &[]),
+        "expected IP in URL for binding (http://example.com:2380)"
+    );
+    assert_eq!(
+        error_of(&["--initial-cluster=foo"], &[]),
+        "error setting up initial cluster: URL scheme must be http, https, unix, or unixs: "
+    );
+}
+
+#[test]
+fn accepted_only_flags_are_reported() {
+    let cfg = load_args(&["--enable-v2", "--quota-backend-bytes=1024"], &[]).unwrap();
+    assert_eq!(cfg.notices.len(), 2, "{:?}", cfg.notices);
+}
+
+#[test]
+fn config_file_replaces_flags_and_env() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("conf.yml");
+    std::fs::write(
+        &path,
+        "name: etcd-1\ndata-dir: /data/etcd-1\nlisten-client-urls: http://10.10.0.1:2379,http://127.0.0.1:2379\n\
+         advertise-client-urls: http://10.10.0.1:2379,http://127.0.0.1:2379\nlisten-peer-urls: http://10.10.0.1:2380\n\
+         initial-advertise-peer-urls: http://10.10.0.1:2380\n\
+         initial-cluster: etcd-1=http://10.10.0.1:2380,etcd-2=http://10.10.0.2:2380,etcd-3=http://10.10.0.3:2380\n\
+         initial-cluster-token: etcd-cluster-token\ninitial-cluster-state: new\n",
+    )
+    .unwrap();
+    let path = path.to_str().unwrap();
+    let cfg = load_args(
+        &["--config-file", path, "--name=ignored"],
+        &[("ETCD_NAME", "ignored")],
+    )
+    .unwrap();
+    assert_eq!(cfg.name, "etcd-1");
+    assert_eq!(cfg.data_dir, PathBuf::from("/data/etcd-1"));
+    assert_eq!(cfg.initial_cluster.len(), 3);
+    assert_eq!(cfg.listen_client_urls.len(), 2);
+    assert_eq!(cfg.initial_cluster_token, "etcd-cluster-token");
+    assert_eq!(
+        error_of(&["--config-file=/nonexistent.yml"], &[]),
+        "open /nonexistent.yml: no such file or directory"
+    );
+}
+
+#[test]
+fn help_and_version_exit_cleanly() {
+    assert!(matches!(load_args(&["--help"], &[]), Err(Exit::Help)));
+    assert!(matches!(load_args(&["-h"], &[]), Err(Exit::Help)));
+    assert!(matches!(load_args(&["--version"], &[]), Err(Exit::Version)));
+}

@@ -1,0 +1,22 @@
+//! An etcd member: etcd's v3 API served from an MVCC store on sled, replicated with
+//! openraft. See the workspace README for how the pieces fit together.
+
+pub mod api;
+pub mod apply;
+pub mod cluster;
+pub mod config;
+pub mod error;
+pub mod lease;
+pub mod logging;
+pub mod metrics;
+pub mod mvcc;
+pub mod raft;
+pub mod raft_errors;
+pub mod read_barrier;
+pub mod run;
+pub mod server;
+pub mod state;
+pub mod storage;
+pub mod tasks;
+pub mod version;
+pub mod watch;

@@ -1,0 +1,85 @@
+//! Prometheus metrics under etcd's metric names, computed when scraped.
+
+use std::fmt::Write;
+
+use crate::server::EtcdServer;
+
+/// One gauge in Prometheus text format.
+fn gauge(out: &mut String, name: &str, help: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+    );
+}
+
+/// Renders the metrics page.
+pub fn render(server: &EtcdServer) -> String {
+    let mut out = String::new();
+    let leader = server.leader();
+    let (rev, compacted, keys) = {
+        let s = server.state.mvcc.read();
+        (s.current_revision(), s.compacted_revision(), s.key_count())
+    };
+    let m = server.raft.metrics().borrow().clone();
+    let db = server.state.backend.size_on_disk();
+    gauge(
+        &mut out,
+        "etcd_server_has_leader",
+        "Whether or not a leader exists. 1 is existence, 0 is not.",
+        u8::from(leader != 0),
+    );
+    gauge(
+        &mut out,
+        "etcd_server_is_leader",
+        "Whether or not this member is a leader.",
+        u8::from(leader == server.identity.member_id),
+    );
+    let _ = writeln!(
+        out,
+        "# HELP etcd_server_id Server or member ID in hexadecimal format. 1 for 'server_id' label with current ID.\n# TYPE etcd_server_id gauge\netcd_server_id{{server_id=\"{:x}\"}} 1",
+        server.identity.member_id
+    );
+    gauge(
+        &mut out,
+        "etcd_server_proposals_committed_total",
+        "The total number of consensus proposals committed.",
+        m.last_applied.map(|l| l.index).unwrap_or(0),
+    );
+    gauge(
+        &mut out,
+        "etcd_server_proposals_applied_total",
+        "The total number of consensus proposals applied.",
+        m.last_applied.map(|l| l.index).unwrap_or(0),
+    );
+    gauge(
+        &mut out,
+        "etcd_debugging_mvcc_current_revision",
+        "The current revision of store.",
+        rev,
+    );
+    gauge(
+        &mut out,
+        "etcd_debugging_mvcc_compact_revision",
+        "The revision of the last compaction in store.",
+        compacted,
+    );
+    gauge(
+        &mut out,
+        "etcd_debugging_mvcc_keys_total",
+        "Total number of keys.",
+        keys,
+    );
+    gauge(
+        &mut out,
+        "etcd_mvcc_db_total_size_in_bytes",
+        "Total size of the underlying database physically allocated in bytes.",
+        db,
+    );
+    gauge(
+        &mut out,
+        "etcd_mvcc_db_total_size_in_use_in_bytes",
+        "Total size of the underlying database logically in use in bytes.",
+        db,
+    );
+    out
+}

@@ -1,0 +1,196 @@
+//! The revisioned key-value store (etcd's MVCC model).
+//!
+//! Every change gets a revision; a put appends a new version of a key, a delete appends a
+//! tombstone that ends the key's generation. History records live in the backend keyed by
+//! revision (so watchers replay it in order), the in-memory [`index::KeyIndex`] maps keys to
+//! their revisions, and compaction drops history older than a revision.
+//!
+//! Writes are collected into a [`sled::Batch`] supplied by the caller, so the raft state
+//! machine can commit a request's changes together with its applied log index atomically.
+
+pub mod index;
+pub mod range;
+pub mod revision;
+pub mod write;
+
+use std::collections::HashMap;
+
+use etcd_proto::etcdserverpb::{RangeRequest, RangeResponse};
+use etcd_proto::mvccpb::KeyValue;
+use etcd_proto::raftrequestpb::KvRecord;
+use prost::Message;
+
+use crate::error::{EtcdError, Result};
+use index::{IndexEntry, KeyIndex};
+use revision::{Revision, HISTORY_PREFIX};
+pub use write::WriteTxn;
+
+/// Backend key holding the store's current revision.
+pub const META_REVISION: &[u8] = b"m/revision";
+/// Backend key holding the last compacted revision.
+pub const META_COMPACTED: &[u8] = b"m/compacted";
+
+/// The MVCC store over one backend tree.
+pub struct MvccStore {
+    tree: sled::Tree,
+    index: KeyIndex,
+    current: i64,
+    compacted: i64,
+}
+
+impl MvccStore {
+    /// Opens the store, rebuilding the key index from the history records.
+    pub fn open(tree: sled::Tree) -> Result<Self> {
+        let mut index = KeyIndex::default();
+        let mut current = read_i64(&tree, META_REVISION)?.unwrap_or(1);
+        for item in tree.scan_prefix([HISTORY_PREFIX]) {
+            let (k, v) = item?;
+            let Some(rev) = Revision::from_key(&k) else {
+                continue;
+            };
+            let rec = decode_record(&v)?;
+            let key = rec.kv.map(|kv| kv.key).unwrap_or_default();
+            index.push(
+                &key,
+                IndexEntry {
+                    rev,
+                    tombstone: rec.tombstone,
+                },
+            );
+            current = current.max(rev.main);
+        }
+        let compacted = read_i64(&tree, META_COMPACTED)?.unwrap_or(0);
+        Ok(MvccStore {
+            tree,
+            index,
+            current,
+            compacted,
+        })
+    }
+
+    /// The revision of the last change (1 for an empty store, as in etcd).
+    pub fn current_revision(&self) -> i64 {
+        self.current
+    }
+
+    /// The revision of the last compaction (0 if never compacted).
+    pub fn compacted_revision(&self) -> i64 {
+        self.compacted
+    }
+
+    /// Checks that `rev` (0 = current) can be read, as etcd's mvcc does.
+    pub fn check_revision(&self, rev: i64) -> Result<i64> {
+        if rev <= 0 {
+            return Ok(self.current);
+        }
+        if rev > self.current {
+            return Err(EtcdError::FutureRev);
+        }
+        if rev < self.compacted {
+            return Err(EtcdError::Compacted);
+        }
+        Ok(rev)
+    }
+
+    /// Serves a Range request from committed state. The header is left to the caller.
+    pub fn range(&self, req: &RangeRequest) -> Result<RangeResponse> {
+        let at = self.check_revision(req.revision)?;
+        range::evaluate(&self.index, at, req, &|rev| self.kv_at(rev))
+    }
+
+    /// The key-value written at `rev`.
+    pub fn kv_at(&self, rev: Revision) -> Result<KeyValue> {
+        let raw = self
+            .tree
+            .get(rev.to_key())?
+            .ok_or_else(|| EtcdError::Internal(format!("mvcc: revision {rev:?} not found")))?;
+        Ok(decode_record(&raw)?.kv.unwrap_or_default())
+    }
+
+    /// Visible value of `key` at the current revision.
+    pub fn get(&self, key: &[u8]) -> Result<Option<KeyValue>> {
+        self.index
+            .visible(key, self.current)
+            .map(|r| self.kv_at(r))
+            .transpose()
+    }
+
+    /// Starts a write that will produce revision `current + 1` if it changes anything.
+    pub fn write<'a>(&'a mut self, batch: &'a mut sled::Batch) -> WriteTxn<'a> {
+        WriteTxn::new(self, batch)
+    }
+
+    /// History records with `from <= main revision <= to`, in revision order, with the
+    /// previous version of each key (for watchers that asked for prev_kv).
+    pub fn history(&self, from: i64, to: i64) -> Result<Vec<HistoryRecord>> {
+        let start = Revision::new(from.max(1), 0).to_key();
+        let end = Revision::new(to.saturating_add(1), 0).to_key();
+        let mut out = Vec::new();
+        for item in self.tree.range(start..end) {
+            let (k, v) = item?;
+            let Some(rev) = Revision::from_key(&k) else {
+                continue;
+            };
+            let rec = decode_record(&v)?;
+            let kv = rec.kv.unwrap_or_default();
+            let prev = match self.index.visible_before(&kv.key, rev) {
+                Some(p) => Some(self.kv_at(p)?),
+                None => None,
+            };
+            out.push(HistoryRecord {
+                rev,
+                kv,
+                tombstone: rec.tombstone,
+                prev,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Compacts history up to `rev` (inclusive): drops superseded versions from the index and
+    /// queues their records for deletion in `batch`.
+    pub fn compact(&mut self, rev: i64, batch: &mut sled::Batch) -> Result<()> {
+        if rev <= self.compacted {
+            return Err(EtcdError::Compacted);
+        }
+        if rev > self.current {
+            return Err(EtcdError::FutureRev);
+        }
+        for dropped in self.index.compact(rev) {
+            batch.remove(&dropped.to_key()[..]);
+        }
+        self.compacted = rev;
+        batch.insert(META_COMPACTED, &rev.to_be_bytes()[..]);
+        Ok(())
+    }
+
+    /// Number of keys the index tracks.
+    pub fn key_count(&self) -> usize {
+        self.index.len()
+    }
+}
+
+/// One change from history, as watchers consume it.
+#[derive(Debug, Clone)]
+pub struct HistoryRecord {
+    pub rev: Revision,
+    pub kv: KeyValue,
+    pub tombstone: bool,
+    pub prev: Option<KeyValue>,
+}
+
+fn decode_record(raw: &[u8]) -> Result<KvRecord> {
+    KvRecord::decode(raw).map_err(|e| EtcdError::Internal(format!("mvcc: corrupt record: {e}")))
+}
+
+fn read_i64(tree: &sled::Tree, key: &[u8]) -> Result<Option<i64>> {
+    Ok(tree
+        .get(key)?
+        .and_then(|v| Some(i64::from_be_bytes(v.as_ref().try_into().ok()?))))
+}
+
+/// Records written by an unfinished write, readable before the batch reaches the backend.
+type Pending = HashMap<Revision, KeyValue>;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,197 @@
+//! The raft log on the backend, with group commit.
+//!
+//! `append` writes entries into the `raft_log` tree and hands openraft's completion callback
+//! to a flusher task. The flusher drains every callback that queued while the previous
+//! flush ran, issues one sled flush (one fsync) for all of them, then completes them in
+//! order: concurrent proposals share fsyncs and nothing is acknowledged before it is durable.
+
+use std::fmt::Debug;
+use std::io;
+use std::ops::{Bound, RangeBounds};
+
+use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
+use openraft::{RaftLogReader, Vote};
+use tokio::sync::mpsc;
+
+use super::types::{decode, encode, storage_err, Entry, LogId, StorageError, TypeConfig};
+use crate::storage::Backend;
+
+const VOTE: &[u8] = b"vote";
+const COMMITTED: &[u8] = b"committed";
+const PURGED: &[u8] = b"last_purged";
+
+/// The log store handed to openraft.
+#[derive(Clone)]
+pub struct LogStore {
+    backend: Backend,
+    flusher: mpsc::UnboundedSender<LogFlushed<TypeConfig>>,
+}
+
+impl LogStore {
+    /// Creates the store and starts its flusher task.
+    pub fn new(backend: Backend) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(flush_loop(backend.db.clone(), rx));
+        LogStore {
+            backend,
+            flusher: tx,
+        }
+    }
+
+    fn meta<T: for<'de> serde::Deserialize<'de>>(
+        &self,
+        key: &[u8],
+    ) -> Result<Option<T>, StorageError> {
+        match self.backend.raft_meta.get(key).map_err(storage_err)? {
+            Some(raw) => decode(&raw).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn set_meta<T: serde::Serialize>(&self, key: &[u8], v: &T) -> Result<(), StorageError> {
+        self.backend
+            .raft_meta
+            .insert(key, encode(v)?)
+            .map_err(storage_err)?;
+        Ok(())
+    }
+
+    async fn flush(&self) -> Result<(), StorageError> {
+        self.backend.db.flush_async().await.map_err(storage_err)?;
+        Ok(())
+    }
+}
+
+async fn flush_loop(db: sled::Db, mut rx: mpsc::UnboundedReceiver<LogFlushed<TypeConfig>>) {
+    while let Some(first) = rx.recv().await {
+        let mut waiting = vec![first];
+        while let Ok(cb) = rx.try_recv() {
+            waiting.push(cb);
+        }
+        let res = db
+            .flush_async()
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        for cb in waiting {
+            cb.log_io_completed(res.clone().map_err(io::Error::other));
+        }
+    }
+}
+
+fn index_key(i: u64) -> [u8; 8] {
+    i.to_be_bytes()
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, StorageError> {
+        let start = match range.start_bound() {
+            Bound::Included(i) => *i,
+            Bound::Excluded(i) => i + 1,
+            Bound::Unbounded => 0,
+        };
+        let end = match range.end_bound() {
+            Bound::Included(i) => Bound::Included(index_key(*i)),
+            Bound::Excluded(i) => Bound::Excluded(index_key(*i)),
+            Bound::Unbounded => Bound::Unbounded,
+        };
+        let mut out = Vec::new();
+        for item in self
+            .backend
+            .raft_log
+            .range((Bound::Included(index_key(start)), end))
+        {
+            let (_, raw) = item.map_err(storage_err)?;
+            out.push(decode(&raw)?);
+        }
+        Ok(out)
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = Self;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
+        let last_purged_log_id: Option<LogId> = self.meta(PURGED)?;
+        let last = match self.backend.raft_log.last().map_err(storage_err)? {
+            Some((_, raw)) => Some(decode::<Entry>(&raw)?.log_id),
+            None => last_purged_log_id,
+        };
+        Ok(LogState {
+            last_purged_log_id,
+            last_log_id: last,
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<u64>) -> Result<(), StorageError> {
+        self.set_meta(VOTE, vote)?;
+        self.flush().await
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote<u64>>, StorageError> {
+        self.meta(VOTE)
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
+        self.set_meta(COMMITTED, &committed)
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
+        Ok(self.meta::<Option<LogId>>(COMMITTED)?.flatten())
+    }
+
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let mut batch = sled::Batch::default();
+        for e in entries {
+            batch.insert(&index_key(e.log_id.index)[..], encode(&e)?);
+        }
+        self.backend
+            .raft_log
+            .apply_batch(batch)
+            .map_err(storage_err)?;
+        self.flusher
+            .send(callback)
+            .map_err(|_| storage_err("raft log flusher stopped"))?;
+        Ok(())
+    }
+
+    async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        let mut batch = sled::Batch::default();
+        for item in self.backend.raft_log.range(index_key(log_id.index)..) {
+            batch.remove(item.map_err(storage_err)?.0);
+        }
+        self.backend
+            .raft_log
+            .apply_batch(batch)
+            .map_err(storage_err)?;
+        self.flush().await
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        self.set_meta(PURGED, &log_id)?;
+        let mut batch = sled::Batch::default();
+        for item in self.backend.raft_log.range(..=index_key(log_id.index)) {
+            batch.remove(item.map_err(storage_err)?.0);
+        }
+        self.backend
+            .raft_log
+            .apply_batch(batch)
+            .map_err(storage_err)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,237 @@
+//! The openraft state machine: applies committed entries to [`KvState`], and builds and
+//! installs snapshots of it.
+//!
+//! Each entry's changes and the entry's log id go to the backend in one atomic batch, so
+//! after a crash the applied position and the data always agree and openraft replays the
+//! rest from the durable log.
+
+use std::io::Cursor;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use openraft::storage::{RaftStateMachine, Snapshot};
+use openraft::{EntryPayload, RaftSnapshotBuilder, SnapshotMeta};
+use serde::{Deserialize, Serialize};
+
+use super::types::{
+    decode, encode, storage_err, Applied, Entry, LogId, MemberNode, StorageError, StoredMembership,
+    TypeConfig,
+};
+use crate::apply;
+use crate::mvcc::MvccStore;
+use crate::state::KvState;
+use etcd_proto::raftrequestpb::{raft_response::Response, Empty, RaftResponse};
+
+const APPLIED: &[u8] = b"m/applied";
+const MEMBERSHIP: &[u8] = b"m/membership";
+
+/// A snapshot as stored in `member/snap/` and sent to followers.
+#[derive(Serialize, Deserialize)]
+struct SnapshotFile {
+    meta: SnapshotMeta<u64, MemberNode>,
+    /// Every entry of the state tree.
+    entries: Vec<(serde_bytes::ByteBuf, serde_bytes::ByteBuf)>,
+}
+
+/// The state machine handed to openraft. Cheap to clone (it doubles as snapshot builder).
+#[derive(Clone)]
+pub struct StateMachine {
+    state: Arc<KvState>,
+    snap_dir: PathBuf,
+}
+
+impl StateMachine {
+    pub fn new(state: Arc<KvState>) -> Self {
+        let snap_dir = state.backend.dir().join("snap");
+        StateMachine { state, snap_dir }
+    }
+
+    fn read<T: for<'de> Deserialize<'de>>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
+        match self.state.backend.state.get(key).map_err(storage_err)? {
+            Some(raw) => decode(&raw).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn snapshot_path(&self) -> PathBuf {
+        self.snap_dir.join("current.snap")
+    }
+
+    fn save_snapshot_file(&self, file: &SnapshotFile) -> Result<Vec<u8>, StorageError> {
+        let bytes = encode(file)?;
+        std::fs::create_dir_all(&self.snap_dir).map_err(storage_err)?;
+        let tmp = self.snap_dir.join("current.snap.tmp");
+        {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp).map_err(storage_err)?;
+            f.write_all(&bytes).map_err(storage_err)?;
+            f.sync_all().map_err(storage_err)?;
+        }
+        std::fs::rename(&tmp, self.snapshot_path()).map_err(storage_err)?;
+        Ok(bytes)
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
+        let entries = {
+            // Hold the store still while copying so the copy is one point in time.
+            let _frozen = self.state.mvcc.read();
+            self.state
+                .backend
+                .state
+                .iter()
+                .map(|r| {
+                    r.map(|(k, v)| {
+                        (
+                            serde_bytes::ByteBuf::from(k.to_vec()),
+                            serde_bytes::ByteBuf::from(v.to_vec()),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(storage_err)?
+        };
+        let find = |key: &[u8]| {
+            entries
+                .iter()
+                .find(|(k, _)| k.as_slice() == key)
+                .map(|(_, v)| v.as_slice())
+        };
+        let last_log_id: Option<LogId> = find(APPLIED).map(decode).transpose()?;
+        let last_membership: StoredMembership = find(MEMBERSHIP)
+            .map(decode)
+            .transpose()?
+            .unwrap_or_default();
+        let snapshot_id = format!(
+            "{}-{}",
+            last_log_id.map(|l| l.index).unwrap_or(0),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis()
+        );
+        let meta = SnapshotMeta {
+            last_log_id,
+            last_membership,
+            snapshot_id,
+        };
+        let file = SnapshotFile {
+            meta: meta.clone(),
+            entries,
+        };
+        let bytes = self.save_snapshot_file(&file)?;
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(bytes)),
+        })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = Self;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        Ok((
+            self.read(APPLIED)?,
+            self.read(MEMBERSHIP)?.unwrap_or_default(),
+        ))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Applied>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let mut out = Vec::new();
+        for entry in entries {
+            let mut batch = sled::Batch::default();
+            batch.insert(APPLIED, encode(&Some(entry.log_id))?);
+            let mut mvcc = self.state.mvcc.write();
+            let (response, events) = match entry.payload {
+                EntryPayload::Normal(p) => {
+                    let mut lessor = self.state.lessor.lock();
+                    let o = apply::apply(&mut mvcc, &mut lessor, &mut batch, p.0);
+                    (o.response, o.events)
+                }
+                EntryPayload::Membership(m) => {
+                    let stored = StoredMembership::new(Some(entry.log_id), m);
+                    batch.insert(MEMBERSHIP, encode(&stored)?);
+                    (empty_response(&mvcc), Vec::new())
+                }
+                EntryPayload::Blank => (empty_response(&mvcc), Vec::new()),
+            };
+            self.state
+                .backend
+                .state
+                .apply_batch(batch)
+                .map_err(storage_err)?;
+            let revision = mvcc.current_revision();
+            drop(mvcc);
+            if !events.is_empty() {
+                self.state.hub.publish(revision, events);
+            }
+            out.push(Applied(response));
+        }
+        Ok(out)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<u64, MemberNode>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
+        let file: SnapshotFile = decode(snapshot.get_ref())?;
+        let tree = &self.state.backend.state;
+        let mut mvcc = self.state.mvcc.write();
+        let mut lessor = self.state.lessor.lock();
+        let mut batch = sled::Batch::default();
+        for key in tree.iter().keys() {
+            batch.remove(key.map_err(storage_err)?);
+        }
+        for (k, v) in &file.entries {
+            batch.insert(k.as_slice(), v.as_slice());
+        }
+        tree.apply_batch(batch).map_err(storage_err)?;
+        let primary = lessor.is_primary();
+        (*mvcc, *lessor) = crate::state::load(tree, lessor.min_ttl()).map_err(storage_err)?;
+        if primary {
+            lessor.promote(std::time::Duration::ZERO);
+        }
+        self.state.hub.reset(mvcc.current_revision());
+        drop((mvcc, lessor));
+        self.save_snapshot_file(&SnapshotFile {
+            meta: meta.clone(),
+            entries: file.entries,
+        })?;
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
+        let bytes = match std::fs::read(self.snapshot_path()) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(storage_err(e)),
+        };
+        let file: SnapshotFile = decode(&bytes)?;
+        Ok(Some(Snapshot {
+            meta: file.meta,
+            snapshot: Box::new(Cursor::new(bytes)),
+        }))
+    }
+}
+
+fn empty_response(mvcc: &MvccStore) -> RaftResponse {
+    RaftResponse {
+        response: Some(Response::Empty(Empty {})),
+        revision: mvcc.current_revision(),
+    }
+}

@@ -1,0 +1,195 @@
+//! Starting and stopping a member: the sequence etcd's `etcdmain` and `embed` follow,
+//! with their log lines.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::cluster::bootstrap::{bootstrap, BootstrapError, InitialCluster};
+use crate::cluster::ids::url_string;
+use crate::config::Config;
+use crate::raft::{RaftSettings, RaftStartError};
+use crate::server::{EtcdServer, Identity, Limits};
+use crate::state::KvState;
+use crate::storage::{Backend, BackendError};
+use crate::version::{API_VERSION, BUILD_VERSION};
+
+/// Why a member could not start (printed as one line before exiting with status 1).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Backend(#[from] BackendError),
+    #[error("{0}")]
+    Bootstrap(#[from] BootstrapError),
+    #[error("{0}")]
+    State(#[from] crate::error::EtcdError),
+    #[error("{0}")]
+    Raft(#[from] RaftStartError),
+    #[error("listen tcp {addr}: bind: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("cannot resolve {0}")]
+    Resolve(String),
+}
+
+/// etcd's minimum lease TTL: 1.5 election timeouts, rounded up to whole seconds.
+fn min_lease_ttl(election: Duration) -> i64 {
+    ((election.as_millis() as i64 * 3 / 2) + 999) / 1000
+}
+
+async fn bind(url: &url::Url) -> Result<TcpListener, StartError> {
+    let host = url.host_str().unwrap_or("localhost");
+    let port = url.port_or_known_default().unwrap_or(2379);
+    let addr = format!("{host}:{port}");
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(&addr)
+        .await
+        .map_err(|_| StartError::Resolve(addr.clone()))?
+        .collect();
+    let first = *addrs
+        .first()
+        .ok_or_else(|| StartError::Resolve(addr.clone()))?;
+    TcpListener::bind(first)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: first.to_string(),
+            source,
+        })
+}
+
+fn urls(list: &[url::Url]) -> String {
+    list.iter().map(url_string).collect::<Vec<_>>().join(",")
+}
+
+/// Runs a member until it is told to stop (SIGINT/SIGTERM).
+pub async fn run(cfg: Config) -> Result<(), StartError> {
+    tracing::info!(target: "etcdmain", "etcd Version: {API_VERSION} (etcd-rs {BUILD_VERSION})");
+    tracing::info!(target: "etcdmain", "OS/Arch: {}/{}", std::env::consts::OS, std::env::consts::ARCH);
+    let data_dir = cfg.data_dir.clone();
+    let member_dir = data_dir.join("member");
+    tracing::info!(target: "embed", "name = {}", cfg.name);
+    tracing::info!(target: "embed", "data dir = {}", data_dir.display());
+    tracing::info!(target: "embed", "member dir = {}", member_dir.display());
+    tracing::info!(target: "embed", "heartbeat = {}ms", cfg.heartbeat_interval.as_millis());
+    tracing::info!(target: "embed", "election = {}ms", cfg.election_timeout.as_millis());
+    tracing::info!(target: "embed", "snapshot count = {}", cfg.snapshot_count);
+    tracing::info!(target: "embed", "advertise client URLs = {}", urls(&cfg.advertise_client_urls));
+
+    // Bind first: a busy port must fail before anything is written to the data dir.
+    let mut client_listeners = Vec::new();
+    for u in &cfg.listen_client_urls {
+        client_listeners.push((u.clone(), bind(u).await?));
+    }
+    let mut peer_listeners = Vec::new();
+    for u in &cfg.listen_peer_urls {
+        peer_listeners.push((u.clone(), bind(u).await?));
+    }
+
+    let backend = Backend::open(&member_dir)?;
+    let boot = bootstrap(
+        &backend,
+        &InitialCluster {
+            name: &cfg.name,
+            token: &cfg.initial_cluster_token,
+            initial_cluster: &cfg.initial_cluster,
+            advertise_peer_urls: &cfg.initial_advertise_peer_urls,
+            advertise_client_urls: &cfg.advertise_client_urls,
+        },
+    )?;
+    let state = Arc::new(KvState::open(
+        backend.clone(),
+        min_lease_ttl(cfg.election_timeout),
+    )?);
+    if boot.restarted {
+        tracing::info!(target: "etcdserver", "restarting member {:x} in cluster {:x} at revision {}", boot.member_id, boot.cluster_id, state.mvcc.read().current_revision());
+    } else {
+        tracing::info!(target: "etcdserver", "starting member {:x} in cluster {:x}", boot.member_id, boot.cluster_id);
+    }
+
+    let settings = RaftSettings {
+        heartbeat: cfg.heartbeat_interval,
+        election_timeout: cfg.election_timeout,
+        snapshot_count: cfg.snapshot_count,
+    };
+    let raft =
+        crate::raft::start(boot.member_id, &settings, backend.clone(), state.clone()).await?;
+    if !boot.restarted {
+        for (id, m) in &boot.members {
+            tracing::info!(target: "etcdserver/membership", "added member {id:x} [{}] to cluster {:x}", m.peer_urls.join(","), boot.cluster_id);
+        }
+        if let Err(e) = raft.initialize(boot.members.clone()).await {
+            tracing::warn!(target: "etcdserver", "raft already initialized: {e}");
+        }
+    }
+    tracing::info!(target: "etcdserver", "starting server... [version: {API_VERSION}, cluster version: {API_VERSION}]");
+
+    let limits = Limits {
+        max_request_bytes: cfg.max_request_bytes as usize,
+        max_txn_ops: cfg.max_txn_ops as usize,
+        request_timeout: Duration::from_secs(5) + 2 * cfg.election_timeout,
+    };
+    let identity = Identity {
+        name: cfg.name.clone(),
+        member_id: boot.member_id,
+        cluster_id: boot.cluster_id,
+    };
+    let server = EtcdServer::new(identity, raft.clone(), state, limits);
+    tokio::spawn(crate::tasks::follow_raft(
+        server.clone(),
+        cfg.election_timeout,
+    ));
+    tokio::spawn(crate::tasks::lease_duties(
+        server.clone(),
+        Duration::from_secs(300),
+    ));
+
+    for (u, l) in peer_listeners {
+        tracing::info!(target: "embed", "listening for peers on {}", url_string(&u));
+        tokio::spawn(async move {
+            // Peer replication is not served yet; the port is held as etcd holds it.
+            let _held = l;
+            std::future::pending::<()>().await;
+        });
+    }
+    let router = crate::api::client_router(server.clone(), cfg.watch_progress_notify_interval);
+    for (u, l) in client_listeners {
+        let router = router.clone();
+        let addr = url_string(&u);
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(l, router).await {
+                tracing::error!(target: "embed", "serving client requests on {addr} failed: {e}");
+            }
+        });
+    }
+
+    let ready = raft
+        .wait(Some(cfg.election_timeout * 10))
+        .metrics(|m| m.current_leader.is_some(), "leader elected")
+        .await;
+    if ready.is_ok() {
+        tracing::info!(target: "etcdserver", "published {{Name:{} ClientURLs:[{}]}} to cluster {:x}", cfg.name, urls(&cfg.advertise_client_urls), boot.cluster_id);
+    }
+    tracing::info!(target: "embed", "ready to serve client requests");
+    for u in &cfg.listen_client_urls {
+        tracing::info!(target: "embed", "serving insecure client requests on {}, this is strongly discouraged!", u.host_str().map(|h| format!("{h}:{}", u.port_or_known_default().unwrap_or(2379))).unwrap_or_default());
+    }
+
+    shutdown_signal().await;
+    tracing::info!(target: "etcdmain", "received terminated signal, shutting down...");
+    let _ = raft.shutdown().await;
+    let _ = backend.db.flush_async().await;
+    tracing::info!(target: "etcdserver", "stopped member {:x}", boot.member_id);
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,103 @@
+//! Background work of a running member: following raft's leadership, and the leader's
+//! lease duties (expiring leases, checkpointing remaining TTLs).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use etcd_proto::etcdserverpb::LeaseRevokeRequest;
+use etcd_proto::raftrequestpb::raft_request::Request;
+use etcd_proto::raftrequestpb::{LeaseCheckpoint, LeaseCheckpoints, RaftRequest};
+use parking_lot::Mutex;
+
+use crate::server::EtcdServer;
+
+/// Follows raft metrics: records term and leader, and promotes or demotes the lessor when
+/// this member gains or loses leadership. `extend` is added to every lease on promotion.
+pub async fn follow_raft(server: Arc<EtcdServer>, extend: Duration) {
+    let mut metrics = server.raft.metrics();
+    let me = server.identity.member_id;
+    let mut was_leader = false;
+    loop {
+        let (term, leader) = {
+            let m = metrics.borrow_and_update();
+            (m.current_term, m.current_leader)
+        };
+        if leader != Some(server.leader()).filter(|l| *l != 0) {
+            match leader {
+                Some(l) => {
+                    tracing::info!(target: "raft", "raft.node: {me:x} elected leader {l:x} at term {term}")
+                }
+                None => {
+                    tracing::info!(target: "raft", "raft.node: {me:x} lost leader at term {term}")
+                }
+            }
+        }
+        server.observe_raft(term, leader);
+        let is_leader = leader == Some(me);
+        if is_leader != was_leader {
+            let mut lessor = server.state.lessor.lock();
+            if is_leader {
+                lessor.promote(extend);
+            } else {
+                lessor.demote();
+            }
+            was_leader = is_leader;
+        }
+        if metrics.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// On the leader: revokes expired leases and checkpoints remaining TTLs every
+/// `checkpoint_every`, so a restart or a new leader honours them.
+pub async fn lease_duties(server: Arc<EtcdServer>, checkpoint_every: Duration) {
+    let revoking: Arc<Mutex<HashSet<i64>>> = Arc::default();
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut last_checkpoint = Instant::now();
+    loop {
+        tick.tick().await;
+        let now = Instant::now();
+        let (expired, checkpoints) = {
+            let lessor = server.state.lessor.lock();
+            if !lessor.is_primary() {
+                continue;
+            }
+            let cps = if now.duration_since(last_checkpoint) >= checkpoint_every {
+                last_checkpoint = now;
+                lessor.checkpoints(now)
+            } else {
+                Vec::new()
+            };
+            (lessor.expired(now), cps)
+        };
+        for id in expired {
+            if !revoking.lock().insert(id) {
+                continue;
+            }
+            let (server, revoking) = (server.clone(), revoking.clone());
+            tokio::spawn(async move {
+                let req = RaftRequest {
+                    request: Some(Request::LeaseRevoke(LeaseRevokeRequest { id })),
+                };
+                if let Err(e) = server.propose(req).await {
+                    tracing::warn!(target: "lease", "failed to revoke expired lease {id:x}: {e}");
+                }
+                revoking.lock().remove(&id);
+            });
+        }
+        if !checkpoints.is_empty() {
+            let checkpoints = checkpoints
+                .into_iter()
+                .map(|(id, remaining_ttl)| LeaseCheckpoint { id, remaining_ttl })
+                .collect();
+            let req = RaftRequest {
+                request: Some(Request::LeaseCheckpoints(LeaseCheckpoints { checkpoints })),
+            };
+            if let Err(e) = server.propose(req).await {
+                tracing::warn!(target: "lease", "failed to checkpoint leases: {e}");
+            }
+        }
+    }
+}

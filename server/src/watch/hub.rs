@@ -1,0 +1,126 @@
+//! Fan-out of applied changes to watch streams.
+//!
+//! The state machine publishes each revision's events here. Streams are woken through a
+//! `tokio::sync::watch` of the latest revision and pull the events they have not seen:
+//! from an in-memory window of recent revisions when it still covers them, otherwise from
+//! the store's history. A slow stream therefore never blocks the writer and never misses an
+//! event; it simply catches up from history (etcd's "unsynced watchers").
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use etcd_proto::mvccpb::Event;
+use parking_lot::Mutex;
+use tokio::sync::watch;
+
+/// All events one revision produced.
+#[derive(Debug, Clone)]
+pub struct RevisionEvents {
+    pub revision: i64,
+    pub events: Arc<Vec<Event>>,
+}
+
+/// How many events the recent window keeps before it drops the oldest revisions.
+const WINDOW_EVENTS: usize = 16 * 1024;
+
+struct Window {
+    revs: VecDeque<RevisionEvents>,
+    events: usize,
+    /// Every revision at or above this one is in `revs` (if it produced events at all).
+    covered_from: i64,
+}
+
+/// The hub shared by the state machine (publisher) and watch streams (subscribers).
+pub struct WatchHub {
+    latest: watch::Sender<i64>,
+    window: Mutex<Window>,
+}
+
+impl WatchHub {
+    /// A hub whose history window starts after `revision`.
+    pub fn new(revision: i64) -> Self {
+        let (latest, _) = watch::channel(revision);
+        WatchHub {
+            latest,
+            window: Mutex::new(Window {
+                revs: VecDeque::new(),
+                events: 0,
+                covered_from: revision + 1,
+            }),
+        }
+    }
+
+    /// Publishes the events of `revision` and wakes every stream.
+    pub fn publish(&self, revision: i64, events: Vec<Event>) {
+        {
+            let mut w = self.window.lock();
+            w.events += events.len();
+            w.revs.push_back(RevisionEvents {
+                revision,
+                events: Arc::new(events),
+            });
+            while w.events > WINDOW_EVENTS && w.revs.len() > 1 {
+                let old = w.revs.pop_front().expect("window is not empty");
+                w.events -= old.events.len();
+                w.covered_from = old.revision + 1;
+            }
+        }
+        self.latest.send_replace(revision);
+    }
+
+    /// Forgets the window (after the store was replaced wholesale, e.g. by a snapshot).
+    pub fn reset(&self, revision: i64) {
+        let mut w = self.window.lock();
+        w.revs.clear();
+        w.events = 0;
+        w.covered_from = revision + 1;
+        drop(w);
+        self.latest.send_replace(revision);
+    }
+
+    /// A receiver that changes whenever a revision is published.
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.latest.subscribe()
+    }
+
+    /// The latest published revision.
+    pub fn latest(&self) -> i64 {
+        *self.latest.borrow()
+    }
+
+    /// Events of revisions `from..=to` if the window still covers `from`.
+    pub fn recent(&self, from: i64, to: i64) -> Option<Vec<RevisionEvents>> {
+        let w = self.window.lock();
+        if from < w.covered_from {
+            return None;
+        }
+        Some(
+            w.revs
+                .iter()
+                .filter(|r| r.revision >= from && r.revision <= to)
+                .cloned()
+                .collect(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_covers_recent_revisions_only() {
+        let hub = WatchHub::new(1);
+        let ev = || vec![Event::default(); 1024];
+        for rev in 2..=20 {
+            hub.publish(rev, ev());
+        }
+        assert_eq!(hub.latest(), 20);
+        assert!(hub.recent(2, 20).is_none(), "oldest revisions were dropped");
+        let got = hub.recent(10, 12).unwrap();
+        assert_eq!(
+            got.iter().map(|r| r.revision).collect::<Vec<_>>(),
+            vec![10, 11, 12]
+        );
+    }
+}
