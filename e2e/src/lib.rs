@@ -1,0 +1,252 @@
+//! The end-to-end harness: starts real `etcd` processes — ours, or Debian's etcd 3.4 as the
+//! reference — on free 127.0.0.1 ports with their own data dirs, and drives them with
+//! Debian's `etcdctl`. Differential tests run the same commands against both flavours and
+//! compare the outputs after [`normalise`] has blanked what legitimately differs.
+
+pub mod normalise;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub use normalise::normalise;
+
+/// Which implementation a member runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// This project's `etcd` binary, built in the same target dir as the tests.
+    Ours,
+    /// Debian's etcd 3.4 (`/usr/bin/etcd`).
+    Reference,
+}
+
+impl Flavor {
+    /// The binary to run.
+    pub fn binary(self) -> PathBuf {
+        match self {
+            Flavor::Ours => our_binary("etcd"),
+            Flavor::Reference => PathBuf::from("/usr/bin/etcd"),
+        }
+    }
+}
+
+/// A binary of this workspace, found beside the running test executable
+/// (`target/<profile>/deps/<test>` → `target/<profile>/<name>`).
+pub fn our_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let path = profile_dir.join(name);
+    assert!(path.exists(), "{} is missing: build the workspace binaries first (cargo build --workspace --bins)", path.display());
+    path
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// Addresses of one member.
+#[derive(Debug, Clone)]
+pub struct Ports {
+    pub client: u16,
+    pub peer: u16,
+}
+
+impl Ports {
+    pub fn free() -> Self {
+        Ports { client: free_port(), peer: free_port() }
+    }
+    pub fn client_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.client)
+    }
+    pub fn peer_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.peer)
+    }
+}
+
+/// A running (or stopped) member process with its own data dir.
+pub struct Member {
+    pub flavor: Flavor,
+    pub name: String,
+    pub ports: Ports,
+    pub data_dir: PathBuf,
+    args: Vec<String>,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    starts: u32,
+}
+
+impl Member {
+    /// Starts a single-member cluster with `extra` flags appended.
+    pub fn start(flavor: Flavor, extra: &[&str]) -> Member {
+        let ports = Ports::free();
+        let cluster = format!("m0={}", ports.peer_url());
+        Member::start_in_cluster(flavor, "m0", ports, &cluster, extra)
+    }
+
+    /// Starts one member of a statically configured cluster.
+    pub fn start_in_cluster(flavor: Flavor, name: &str, ports: Ports, initial_cluster: &str, extra: &[&str]) -> Member {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data_dir = dir.path().join(format!("{name}.etcd"));
+        let mut args: Vec<String> = vec![
+            format!("--name={name}"),
+            format!("--data-dir={}", data_dir.display()),
+            format!("--listen-client-urls={}", ports.client_url()),
+            format!("--advertise-client-urls={}", ports.client_url()),
+            format!("--listen-peer-urls={}", ports.peer_url()),
+            format!("--initial-advertise-peer-urls={}", ports.peer_url()),
+            format!("--initial-cluster={initial_cluster}"),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut m = Member { flavor, name: name.to_string(), ports, data_dir, args, dir, child: None, starts: 0 };
+        m.spawn();
+        m.wait_healthy(Duration::from_secs(30));
+        m
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join(format!("{}.log", self.name))
+    }
+
+    fn spawn(&mut self) {
+        self.starts += 1;
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).expect("log file");
+        let child = Command::new(self.flavor.binary())
+            .args(&self.args)
+            .current_dir(self.dir.path())
+            .env_remove("ETCD_LOG_FILTER")
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn etcd");
+        self.child = Some(child);
+    }
+
+    /// The member's log so far (stdout and stderr of every start).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// The client URL.
+    pub fn endpoint(&self) -> String {
+        self.ports.client_url()
+    }
+
+    /// Waits until `etcdctl endpoint health` succeeds; panics with the log otherwise.
+    pub fn wait_healthy(&mut self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("{:?} member {} exited with {status} during start-up:\n{}", self.flavor, self.name, self.log());
+            }
+            let out = self.etcdctl(&["endpoint", "health", "--command-timeout=2s"]);
+            if out.status.success() {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!("{:?} member {} not healthy after {limit:?}:\n{}", self.flavor, self.name, self.log());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// SIGKILLs the process (no chance to flush anything).
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the process again on the same data dir and waits until it is healthy.
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+        self.wait_healthy(Duration::from_secs(30));
+    }
+
+    /// Runs Debian's `etcdctl` (API v3) against this member.
+    pub fn etcdctl(&self, args: &[&str]) -> Output {
+        etcdctl(&self.endpoint(), args, None)
+    }
+
+    /// Runs `etcdctl` with `input` on its stdin (for `txn`).
+    pub fn etcdctl_stdin(&self, args: &[&str], input: &str) -> Output {
+        etcdctl(&self.endpoint(), args, Some(input))
+    }
+
+    /// Runs `etcdctl` and returns stdout, panicking with stderr when it fails.
+    pub fn ctl_ok(&self, args: &[&str]) -> String {
+        let out = self.etcdctl(args);
+        assert!(out.status.success(), "etcdctl {args:?} failed on {:?}: {}", self.flavor, String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Runs Debian's `etcdctl` against `endpoints`.
+pub fn etcdctl(endpoints: &str, args: &[&str], input: Option<&str>) -> Output {
+    let mut cmd = Command::new("/usr/bin/etcdctl");
+    cmd.env("ETCDCTL_API", "3")
+        .arg(format!("--endpoints={endpoints}"))
+        .args(args)
+        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn etcdctl");
+    if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
+        use std::io::Write;
+        stdin.write_all(text.as_bytes()).expect("write etcdctl stdin");
+    }
+    child.wait_with_output().expect("etcdctl output")
+}
+
+/// One reference member and one of ours, for differential tests.
+pub struct Pair {
+    pub ours: Member,
+    pub reference: Member,
+}
+
+impl Pair {
+    pub fn start(extra: &[&str]) -> Pair {
+        Pair { ours: Member::start(Flavor::Ours, extra), reference: Member::start(Flavor::Reference, extra) }
+    }
+
+    /// Runs the same etcdctl command on both and returns (ours, reference) as normalised
+    /// "exit status + stdout + stderr" transcripts.
+    pub fn run(&self, args: &[&str]) -> (String, String) {
+        self.run_with(args, None)
+    }
+
+    /// Like [`Pair::run`], feeding `input` on stdin.
+    pub fn run_with(&self, args: &[&str], input: Option<&str>) -> (String, String) {
+        let transcript = |m: &Member| {
+            let out = etcdctl(&m.endpoint(), args, input);
+            normalise(&format!(
+                "exit={}\n{}{}",
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        };
+        (transcript(&self.ours), transcript(&self.reference))
+    }
+
+    /// Asserts that a command gives the same normalised transcript on both.
+    pub fn same(&self, args: &[&str]) -> String {
+        self.same_with(args, None)
+    }
+
+    /// Like [`Pair::same`], feeding `input` on stdin.
+    pub fn same_with(&self, args: &[&str], input: Option<&str>) -> String {
+        let (ours, reference) = self.run_with(args, input);
+        assert_eq!(ours, reference, "etcdctl {args:?} differs (left: ours, right: Debian etcd)");
+        ours
+    }
+}
