@@ -2,6 +2,7 @@
 //! client URL (gRPC is HTTP/2 with `content-type: application/grpc`; everything else is
 //! routed to the HTTP handlers), as etcd does.
 
+pub mod grpc_limits;
 pub mod http;
 pub mod v3;
 
@@ -60,5 +61,9 @@ pub fn client_router(server: Arc<EtcdServer>, progress_interval: Duration) -> ax
             server: server.clone()
         }
     ));
-    grpc.into_axum_router().merge(http::router(server))
+    grpc.into_axum_router()
+        .layer(axum::middleware::map_response(
+            grpc_limits::rewrite_size_errors,
+        ))
+        .merge(http::router(server))
 }
