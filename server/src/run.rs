@@ -154,6 +154,18 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
             std::future::pending::<()>().await;
         });
     }
+    // Like etcd, clients are served once the member is part of a working cluster (a
+    // leader is known); until then the client port refuses nothing but answers nothing.
+    let waiter = raft.wait(None);
+    let leader_known = waiter.metrics(|m| m.current_leader.is_some(), "leader elected");
+    tokio::select! {
+        _ = leader_known => {}
+        _ = shutdown_signal() => {
+            stop(&raft, &backend, boot.member_id).await;
+            return Ok(());
+        }
+    }
+    tracing::info!(target: "etcdserver", "published {{Name:{} ClientURLs:[{}]}} to cluster {:x}", cfg.name, urls(&cfg.advertise_client_urls), boot.cluster_id);
     let router = crate::api::client_router(server.clone(), cfg.watch_progress_notify_interval);
     for (u, l) in client_listeners {
         let router = router.clone();
@@ -164,25 +176,22 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
             }
         });
     }
-
-    let ready = raft
-        .wait(Some(cfg.election_timeout * 10))
-        .metrics(|m| m.current_leader.is_some(), "leader elected")
-        .await;
-    if ready.is_ok() {
-        tracing::info!(target: "etcdserver", "published {{Name:{} ClientURLs:[{}]}} to cluster {:x}", cfg.name, urls(&cfg.advertise_client_urls), boot.cluster_id);
-    }
     tracing::info!(target: "embed", "ready to serve client requests");
     for u in &cfg.listen_client_urls {
         tracing::info!(target: "embed", "serving insecure client requests on {}, this is strongly discouraged!", u.host_str().map(|h| format!("{h}:{}", u.port_or_known_default().unwrap_or(2379))).unwrap_or_default());
     }
 
     shutdown_signal().await;
+    stop(&raft, &backend, boot.member_id).await;
+    Ok(())
+}
+
+/// Stops raft and flushes the backend, logging as etcd does.
+async fn stop(raft: &crate::raft::types::Raft, backend: &Backend, member_id: u64) {
     tracing::info!(target: "etcdmain", "received terminated signal, shutting down...");
     let _ = raft.shutdown().await;
     let _ = backend.db.flush_async().await;
-    tracing::info!(target: "etcdserver", "stopped member {:x}", boot.member_id);
-    Ok(())
+    tracing::info!(target: "etcdserver", "stopped member {member_id:x}");
 }
 
 async fn shutdown_signal() {
