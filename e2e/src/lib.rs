@@ -35,15 +35,25 @@ impl Flavor {
 /// (`target/<profile>/deps/<test>` → `target/<profile>/<name>`).
 pub fn our_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
     let path = profile_dir.join(name);
-    assert!(path.exists(), "{} is missing: build the workspace binaries first (cargo build --workspace --bins)", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: build the workspace binaries first (cargo build --workspace --bins)",
+        path.display()
+    );
     path
 }
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 /// Addresses of one member.
@@ -55,7 +65,10 @@ pub struct Ports {
 
 impl Ports {
     pub fn free() -> Self {
-        Ports { client: free_port(), peer: free_port() }
+        Ports {
+            client: free_port(),
+            peer: free_port(),
+        }
     }
     pub fn client_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.client)
@@ -86,7 +99,13 @@ impl Member {
     }
 
     /// Starts one member of a statically configured cluster.
-    pub fn start_in_cluster(flavor: Flavor, name: &str, ports: Ports, initial_cluster: &str, extra: &[&str]) -> Member {
+    pub fn start_in_cluster(
+        flavor: Flavor,
+        name: &str,
+        ports: Ports,
+        initial_cluster: &str,
+        extra: &[&str],
+    ) -> Member {
         let dir = tempfile::tempdir().expect("tempdir");
         let data_dir = dir.path().join(format!("{name}.etcd"));
         let mut args: Vec<String> = vec![
@@ -99,7 +118,16 @@ impl Member {
             format!("--initial-cluster={initial_cluster}"),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        let mut m = Member { flavor, name: name.to_string(), ports, data_dir, args, dir, child: None, starts: 0 };
+        let mut m = Member {
+            flavor,
+            name: name.to_string(),
+            ports,
+            data_dir,
+            args,
+            dir,
+            child: None,
+            starts: 0,
+        };
         m.spawn();
         m.wait_healthy(Duration::from_secs(30));
         m
@@ -111,7 +139,11 @@ impl Member {
 
     fn spawn(&mut self) {
         self.starts += 1;
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).expect("log file");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("log file");
         let child = Command::new(self.flavor.binary())
             .args(&self.args)
             .current_dir(self.dir.path())
@@ -137,15 +169,29 @@ impl Member {
     pub fn wait_healthy(&mut self, limit: Duration) {
         let deadline = Instant::now() + limit;
         loop {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                panic!("{:?} member {} exited with {status} during start-up:\n{}", self.flavor, self.name, self.log());
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "{:?} member {} exited with {status} during start-up:\n{}",
+                    self.flavor,
+                    self.name,
+                    self.log()
+                );
             }
             let out = self.etcdctl(&["endpoint", "health", "--command-timeout=2s"]);
             if out.status.success() {
                 return;
             }
             if Instant::now() > deadline {
-                panic!("{:?} member {} not healthy after {limit:?}:\n{}", self.flavor, self.name, self.log());
+                panic!(
+                    "{:?} member {} not healthy after {limit:?}:\n{}",
+                    self.flavor,
+                    self.name,
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -179,7 +225,12 @@ impl Member {
     /// Runs `etcdctl` and returns stdout, panicking with stderr when it fails.
     pub fn ctl_ok(&self, args: &[&str]) -> String {
         let out = self.etcdctl(args);
-        assert!(out.status.success(), "etcdctl {args:?} failed on {:?}: {}", self.flavor, String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "etcdctl {args:?} failed on {:?}: {}",
+            self.flavor,
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
@@ -196,13 +247,19 @@ pub fn etcdctl(endpoints: &str, args: &[&str], input: Option<&str>) -> Output {
     cmd.env("ETCDCTL_API", "3")
         .arg(format!("--endpoints={endpoints}"))
         .args(args)
-        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn etcdctl");
     if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
         use std::io::Write;
-        stdin.write_all(text.as_bytes()).expect("write etcdctl stdin");
+        stdin
+            .write_all(text.as_bytes())
+            .expect("write etcdctl stdin");
     }
     child.wait_with_output().expect("etcdctl output")
 }
@@ -215,7 +272,10 @@ pub struct Pair {
 
 impl Pair {
     pub fn start(extra: &[&str]) -> Pair {
-        Pair { ours: Member::start(Flavor::Ours, extra), reference: Member::start(Flavor::Reference, extra) }
+        Pair {
+            ours: Member::start(Flavor::Ours, extra),
+            reference: Member::start(Flavor::Reference, extra),
+        }
     }
 
     /// Runs the same etcdctl command on both and returns (ours, reference) as normalised
@@ -246,7 +306,10 @@ impl Pair {
     /// Like [`Pair::same`], feeding `input` on stdin.
     pub fn same_with(&self, args: &[&str], input: Option<&str>) -> String {
         let (ours, reference) = self.run_with(args, input);
-        assert_eq!(ours, reference, "etcdctl {args:?} differs (left: ours, right: Debian etcd)");
+        assert_eq!(
+            ours, reference,
+            "etcdctl {args:?} differs (left: ours, right: Debian etcd)"
+        );
         ours
     }
 }

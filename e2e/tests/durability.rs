@@ -77,15 +77,15 @@ async fn kill9_mid_write_loses_no_acknowledged_write() {
             .iter()
             .map(|kv| (kv.key_str().unwrap().to_string(), kv.mod_revision()))
             .collect();
-        let acked = acked.lock().unwrap();
-        for (key, rev) in acked.iter() {
+        let acked_now = acked.lock().unwrap().clone();
+        for (key, rev) in acked_now.iter() {
             assert_eq!(
                 found.get(key),
                 Some(rev),
                 "round {round}: acknowledged {key} at revision {rev} is missing or changed"
             );
         }
-        let max_acked = acked.values().max().copied().unwrap_or_default();
+        let max_acked = acked_now.values().max().copied().unwrap_or_default();
         let revision = resp.header().unwrap().revision();
         assert!(
             revision >= max_acked,

@@ -5,7 +5,12 @@ use etcd_e2e::Pair;
 #[test]
 fn put_and_get_in_every_output_format() {
     let pair = Pair::start(&[]);
-    for (k, v) in [("foo", "bar"), ("foo1", "bar1"), ("foo2", "bar2"), ("zoo", "zed")] {
+    for (k, v) in [
+        ("foo", "bar"),
+        ("foo1", "bar1"),
+        ("foo2", "bar2"),
+        ("zoo", "zed"),
+    ] {
         pair.same(&["put", k, v]);
     }
     let prev = pair.same(&["put", "foo", "bar-again", "--prev-kv"]);
@@ -24,7 +29,15 @@ fn put_and_get_in_every_output_format() {
         &["get", "foo1", "--from-key"],
         &["get", "foo", "foo2"],
         &["get", "", "--from-key", "--count-only", "-w", "json"],
-        &["get", "foo", "--prefix", "--sort-by", "MODIFY", "--order", "DESCEND"],
+        &[
+            "get",
+            "foo",
+            "--prefix",
+            "--sort-by",
+            "MODIFY",
+            "--order",
+            "DESCEND",
+        ],
         &["get", "nothing"],
         &["get", "nothing", "-w", "json"],
     ] {

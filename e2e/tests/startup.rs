@@ -43,6 +43,9 @@ fn failing_start(
     (out.status.code().unwrap_or(-1), lines)
 }
 
+/// Arguments and environment of one start attempt.
+type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>);
+
 #[test]
 fn configuration_errors_match_etcd() {
     let dir = tempfile::tempdir().unwrap();
@@ -51,7 +54,7 @@ fn configuration_errors_match_etcd() {
         "--listen-client-urls=http://127.0.0.1:{}",
         etcd_e2e::free_port()
     );
-    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>)> = vec![
+    let cases: Vec<Case> = vec![
         (vec!["extra-arg"], vec![]),
         (vec!["--debug", "false"], vec![]),
         (vec!["--config-file=/nonexistent/etcd.yml"], vec![]),

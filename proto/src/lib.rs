@@ -44,6 +44,12 @@ pub mod raftrequestpb {
     tonic::include_proto!("raftrequestpb");
 }
 
+/// Member-to-member traffic on the peer URL (ours, not etcd's): raft messages and the
+/// requests followers hand to the leader.
+pub mod raftpeerpb {
+    tonic::include_proto!("raftpeerpb");
+}
+
 /// The encoded `google.protobuf.FileDescriptorSet` of every package above, including
 /// source comments, for gRPC reflection and JSON transcoding.
 pub const FILE_DESCRIPTOR_SET: &[u8] =

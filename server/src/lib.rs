@@ -10,6 +10,7 @@ pub mod lease;
 pub mod logging;
 pub mod metrics;
 pub mod mvcc;
+pub mod peer;
 pub mod raft;
 pub mod raft_errors;
 pub mod read_barrier;

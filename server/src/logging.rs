@@ -45,7 +45,7 @@ pub fn init(debug: bool) {
     let default = if debug {
         "debug"
     } else {
-        "info,openraft=warn,sled=warn,h2=warn,tower=warn,hyper=warn"
+        "info,openraft=error,sled=warn,h2=warn,tower=warn,hyper=warn"
     };
     let filter =
         EnvFilter::try_from_env("ETCD_LOG_FILTER").unwrap_or_else(|_| EnvFilter::new(default));

@@ -11,7 +11,12 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
+use etcd_proto::raftpeerpb::ReadIndexRequest;
+use openraft::error::{CheckIsLeaderError, RaftError};
+
 use crate::error::{EtcdError, Result};
+use crate::peer::client::forwarded_error;
+use crate::peer::Peers;
 use crate::raft::types::Raft;
 
 type Waiter = oneshot::Sender<Result<()>>;
@@ -26,13 +31,15 @@ struct Queue {
 #[derive(Clone)]
 pub struct ReadBarrier {
     raft: Raft,
+    peers: Peers,
     queue: Arc<Mutex<Queue>>,
 }
 
 impl ReadBarrier {
-    pub fn new(raft: Raft) -> Self {
+    pub fn new(raft: Raft, peers: Peers) -> Self {
         ReadBarrier {
             raft,
+            peers,
             queue: Arc::default(),
         }
     }
@@ -61,15 +68,37 @@ impl ReadBarrier {
                 }
                 std::mem::take(&mut q.waiters)
             };
-            let res = self
-                .raft
-                .ensure_linearizable()
-                .await
-                .map(|_| ())
-                .map_err(crate::raft_errors::from_read);
+            let res = match self.raft.ensure_linearizable().await {
+                Ok(_) => Ok(()),
+                Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
+                    match f.leader_id {
+                        Some(leader) => self.follower_read(leader).await,
+                        None => Err(EtcdError::NoLeader),
+                    }
+                }
+                Err(e) => Err(crate::raft_errors::from_read(e)),
+            };
             for w in batch {
                 let _ = w.send(res.clone());
             }
         }
+    }
+
+    /// On a follower: asks the leader for its read index and waits until this member has
+    /// applied up to it (etcd's ReadIndex).
+    async fn follower_read(&self, leader: u64) -> Result<()> {
+        let mut client = self.peers.member(&self.raft, leader)?;
+        let index = client
+            .read_index(ReadIndexRequest {})
+            .await
+            .map_err(forwarded_error)?
+            .into_inner()
+            .index;
+        self.raft
+            .wait(None)
+            .applied_index_at_least(Some(index), "read index applied")
+            .await
+            .map(|_| ())
+            .map_err(|_| EtcdError::Stopped)
     }
 }

@@ -15,6 +15,8 @@ use crate::server::{EtcdServer, Identity, Limits};
 use crate::state::KvState;
 use crate::storage::{Backend, BackendError};
 use crate::version::{API_VERSION, BUILD_VERSION};
+use etcd_proto::raftrequestpb::raft_request::Request;
+use etcd_proto::raftrequestpb::{MemberAttributes, RaftRequest};
 
 /// Why a member could not start (printed as one line before exiting with status 1).
 #[derive(Debug, thiserror::Error)]
@@ -109,13 +111,20 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         tracing::info!(target: "etcdserver", "starting member {:x} in cluster {:x}", boot.member_id, boot.cluster_id);
     }
 
+    let peers = crate::peer::Peers::default();
     let settings = RaftSettings {
         heartbeat: cfg.heartbeat_interval,
         election_timeout: cfg.election_timeout,
         snapshot_count: cfg.snapshot_count,
     };
-    let raft =
-        crate::raft::start(boot.member_id, &settings, backend.clone(), state.clone()).await?;
+    let raft = crate::raft::start(
+        boot.member_id,
+        &settings,
+        backend.clone(),
+        state.clone(),
+        peers.clone(),
+    )
+    .await?;
     if !boot.restarted {
         for (id, m) in &boot.members {
             tracing::info!(target: "etcdserver/membership", "added member {id:x} [{}] to cluster {:x}", m.peer_urls.join(","), boot.cluster_id);
@@ -136,7 +145,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         member_id: boot.member_id,
         cluster_id: boot.cluster_id,
     };
-    let server = EtcdServer::new(identity, raft.clone(), state, limits);
+    let server = EtcdServer::new(identity, raft.clone(), state, limits, peers);
     tokio::spawn(crate::tasks::follow_raft(
         server.clone(),
         cfg.election_timeout,
@@ -146,20 +155,15 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         Duration::from_secs(300),
     ));
 
+    let peer_router = crate::peer::service::peer_router(server.clone());
     for (u, l) in peer_listeners {
         tracing::info!(target: "embed", "listening for peers on {}", url_string(&u));
-        tokio::spawn(async move {
-            // Peer replication is not served yet; the port is held as etcd holds it.
-            let _held = l;
-            std::future::pending::<()>().await;
-        });
+        serve(l, peer_router.clone(), "peer", url_string(&u));
     }
-    // Like etcd, clients are served once the member is part of a working cluster (a
-    // leader is known); until then the client port refuses nothing but answers nothing.
-    let waiter = raft.wait(None);
-    let leader_known = waiter.metrics(|m| m.current_leader.is_some(), "leader elected");
+    // Like etcd, clients are served once this member has published its name and client
+    // URLs through raft, i.e. once it is part of a cluster with a working quorum.
     tokio::select! {
-        _ = leader_known => {}
+        _ = publish(&server, &cfg) => {}
         _ = shutdown_signal() => {
             stop(&raft, &backend, boot.member_id).await;
             return Ok(());
@@ -168,13 +172,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
     tracing::info!(target: "etcdserver", "published {{Name:{} ClientURLs:[{}]}} to cluster {:x}", cfg.name, urls(&cfg.advertise_client_urls), boot.cluster_id);
     let router = crate::api::client_router(server.clone(), cfg.watch_progress_notify_interval);
     for (u, l) in client_listeners {
-        let router = router.clone();
-        let addr = url_string(&u);
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(l, router).await {
-                tracing::error!(target: "embed", "serving client requests on {addr} failed: {e}");
-            }
-        });
+        serve(l, router.clone(), "client", url_string(&u));
     }
     tracing::info!(target: "embed", "ready to serve client requests");
     for u in &cfg.listen_client_urls {
@@ -184,6 +182,36 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
     shutdown_signal().await;
     stop(&raft, &backend, boot.member_id).await;
     Ok(())
+}
+
+/// Proposes this member's attributes until a quorum accepts them.
+async fn publish(server: &EtcdServer, cfg: &Config) {
+    let attributes = MemberAttributes {
+        id: server.identity.member_id,
+        name: cfg.name.clone(),
+        client_urls: cfg.advertise_client_urls.iter().map(url_string).collect(),
+    };
+    loop {
+        let req = RaftRequest {
+            request: Some(Request::MemberAttributes(attributes.clone())),
+        };
+        match server.propose(req).await {
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(target: "etcdserver", "failed to publish local member to cluster through raft: {e}");
+                tokio::time::sleep(cfg.election_timeout).await;
+            }
+        }
+    }
+}
+
+/// Serves `router` on `listener` in the background.
+fn serve(listener: TcpListener, router: axum::Router, what: &'static str, addr: String) {
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!(target: "embed", "serving {what} requests on {addr} failed: {e}");
+        }
+    });
 }
 
 /// Stops raft and flushes the backend, logging as etcd does.

@@ -2,14 +2,19 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use etcd_proto::etcdserverpb::ResponseHeader;
+use etcd_proto::etcdserverpb::{
+    LeaseKeepAliveRequest, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse, ResponseHeader,
+};
+use etcd_proto::raftrequestpb::raft_request::Request;
 use etcd_proto::raftrequestpb::raft_response::Response;
-use etcd_proto::raftrequestpb::{RaftRequest, RaftResponse};
+use etcd_proto::raftrequestpb::{LeaseCheckpoint, LeaseCheckpoints, RaftRequest, RaftResponse};
 use prost::Message;
 
 use crate::error::{EtcdError, Result};
+use crate::peer::client::forwarded_error;
+use crate::peer::Peers;
 use crate::raft::types::{Proposal, Raft};
 use crate::read_barrier::ReadBarrier;
 use crate::state::KvState;
@@ -39,19 +44,28 @@ pub struct EtcdServer {
     pub raft: Raft,
     pub state: Arc<KvState>,
     pub limits: Limits,
+    /// Connections to the other members.
+    pub peers: Peers,
     reads: ReadBarrier,
     term: AtomicU64,
     leader: AtomicU64,
 }
 
 impl EtcdServer {
-    pub fn new(identity: Identity, raft: Raft, state: Arc<KvState>, limits: Limits) -> Arc<Self> {
-        let reads = ReadBarrier::new(raft.clone());
+    pub fn new(
+        identity: Identity,
+        raft: Raft,
+        state: Arc<KvState>,
+        limits: Limits,
+        peers: Peers,
+    ) -> Arc<Self> {
+        let reads = ReadBarrier::new(raft.clone(), peers.clone());
         Arc::new(EtcdServer {
             identity,
             raft,
             state,
             limits,
+            peers,
             reads,
             term: AtomicU64::new(0),
             leader: AtomicU64::new(0),
@@ -97,22 +111,178 @@ impl EtcdServer {
         }
     }
 
-    /// Proposes `req` through raft and waits until it is applied. Errors found by the state
-    /// machine come back as their etcd error.
+    /// Proposes `req` through raft and waits until it is applied here. A follower forwards
+    /// the request to the leader and answers once it has applied the entry itself, as an
+    /// etcd follower does. Errors found by the state machine come back as their etcd error.
     pub async fn propose(&self, req: RaftRequest) -> Result<(Response, i64)> {
         if req.encoded_len() > self.limits.max_request_bytes {
             return Err(EtcdError::RequestTooLarge);
         }
-        let write = self.raft.client_write(Proposal(req));
-        let resp = match tokio::time::timeout(self.limits.request_timeout, write).await {
-            Err(_) => return Err(EtcdError::Timeout),
-            Ok(r) => r.map_err(crate::raft_errors::from_write)?,
-        };
-        let RaftResponse { response, revision } = resp.data.0;
+        let RaftResponse { response, revision } =
+            self.within_request_timeout(self.replicate(req)).await?;
         match response {
             Some(Response::Error(e)) => Err(EtcdError::from_message(&e.message)),
             Some(r) => Ok((r, revision)),
             None => Err(EtcdError::Internal("empty apply result".into())),
         }
+    }
+
+    async fn within_request_timeout<T>(
+        &self,
+        fut: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        tokio::time::timeout(self.limits.request_timeout, fut)
+            .await
+            .unwrap_or(Err(EtcdError::Timeout))
+    }
+
+    /// The current leader, waiting for an election when there is none.
+    async fn leader_id(&self) -> Result<u64> {
+        if let Some(leader) = self.raft.metrics().borrow().current_leader {
+            return Ok(leader);
+        }
+        let metrics = self
+            .raft
+            .wait(None)
+            .metrics(|m| m.current_leader.is_some(), "leader elected")
+            .await;
+        metrics
+            .ok()
+            .and_then(|m| m.current_leader)
+            .ok_or(EtcdError::NoLeader)
+    }
+
+    fn is_me(&self, id: u64) -> bool {
+        id == self.identity.member_id
+    }
+
+    async fn replicate(&self, req: RaftRequest) -> Result<RaftResponse> {
+        let leader = self.leader_id().await?;
+        if self.is_me(leader) {
+            return self.propose_local(req).await;
+        }
+        let resp = self
+            .peers
+            .member(&self.raft, leader)?
+            .propose(req)
+            .await
+            .map_err(forwarded_error)?
+            .into_inner();
+        let mut applied = self.state.hub.subscribe();
+        let _ = applied.wait_for(|rev| *rev >= resp.revision).await;
+        Ok(resp)
+    }
+
+    /// Proposes on this member, which must be the leader.
+    pub async fn propose_local(&self, req: RaftRequest) -> Result<RaftResponse> {
+        let resp = self
+            .raft
+            .client_write(Proposal(req))
+            .await
+            .map_err(crate::raft_errors::from_write)?;
+        Ok(resp.data.0)
+    }
+
+    /// On the leader: confirms leadership and gives the index a linearizable read must see.
+    pub async fn read_index_local(&self) -> Result<u64> {
+        let read_log_id = self
+            .raft
+            .ensure_linearizable()
+            .await
+            .map_err(crate::raft_errors::from_read)?;
+        Ok(read_log_id.map(|l| l.index).unwrap_or(0))
+    }
+
+    /// Renews lease `id` (a keep-alive) on the leader, which owns lease expiry; answers its
+    /// TTL, 0 when the lease does not exist (as etcd answers).
+    pub async fn lease_renew(&self, id: i64) -> Result<i64> {
+        let leader = self.within_request_timeout(self.leader_id()).await?;
+        if !self.is_me(leader) {
+            let req = LeaseKeepAliveRequest { id };
+            let resp = self
+                .peers
+                .member(&self.raft, leader)?
+                .lease_keep_alive(req)
+                .await
+                .map_err(forwarded_error)?;
+            return Ok(resp.into_inner().ttl);
+        }
+        let renewed = {
+            let mut lessor = self.state.lessor.lock();
+            if !lessor.is_primary() {
+                return Err(EtcdError::NotLeader);
+            }
+            lessor.renew(id)
+        };
+        match renewed {
+            Ok((ttl, reset_checkpoint)) => {
+                if reset_checkpoint {
+                    self.reset_checkpoint(id);
+                }
+                Ok(ttl)
+            }
+            Err(EtcdError::LeaseNotFound) => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A keep-alive makes the lease's last checkpoint stale; record that through raft so
+    /// a new leader does not resurrect the old remaining TTL.
+    fn reset_checkpoint(&self, id: i64) {
+        let req = RaftRequest {
+            request: Some(Request::LeaseCheckpoints(LeaseCheckpoints {
+                checkpoints: vec![LeaseCheckpoint {
+                    id,
+                    remaining_ttl: 0,
+                }],
+            })),
+        };
+        let raft = self.raft.clone();
+        tokio::spawn(async move {
+            if let Err(e) = raft.client_write(Proposal(req)).await {
+                tracing::warn!(target: "lease", "failed to reset checkpoint of lease {id:x}: {e}");
+            }
+        });
+    }
+
+    /// A lease's remaining TTL as the leader knows it (followers ask the leader).
+    pub async fn lease_time_to_live(
+        &self,
+        req: LeaseTimeToLiveRequest,
+    ) -> Result<LeaseTimeToLiveResponse> {
+        let leader = self.within_request_timeout(self.leader_id()).await?;
+        if !self.is_me(leader) {
+            let resp = self
+                .peers
+                .member(&self.raft, leader)?
+                .lease_time_to_live(req)
+                .await
+                .map_err(forwarded_error)?;
+            return Ok(LeaseTimeToLiveResponse {
+                header: Some(self.current_header()),
+                ..resp.into_inner()
+            });
+        }
+        let header = Some(self.current_header());
+        let lessor = self.state.lessor.lock();
+        Ok(match lessor.get(req.id) {
+            None => LeaseTimeToLiveResponse {
+                header,
+                id: req.id,
+                ttl: -1,
+                ..Default::default()
+            },
+            Some(l) => LeaseTimeToLiveResponse {
+                header,
+                id: req.id,
+                ttl: l.remaining_secs(Instant::now()),
+                granted_ttl: l.ttl,
+                keys: if req.keys {
+                    l.keys.iter().cloned().collect()
+                } else {
+                    Vec::new()
+                },
+            },
+        })
     }
 }

@@ -14,6 +14,8 @@ use etcd_proto::raftrequestpb::raft_request::Request;
 use etcd_proto::raftrequestpb::raft_response::Response;
 use etcd_proto::raftrequestpb::{ApplyError, Empty, RaftRequest, RaftResponse};
 
+use prost::Message;
+
 use crate::error::{EtcdError, Result};
 use crate::lease::Lessor;
 use crate::mvcc::{MvccStore, WriteTxn};
@@ -117,6 +119,10 @@ fn dispatch(
             for cp in c.checkpoints {
                 lessor.checkpoint(cp.id, cp.remaining_ttl, batch);
             }
+            Response::Empty(Empty {})
+        }
+        Request::MemberAttributes(a) => {
+            batch.insert(crate::cluster::attributes::key(a.id), a.encode_to_vec());
             Response::Empty(Empty {})
         }
     })

@@ -10,6 +10,10 @@ use crate::storage::Backend;
 const MEMBER_ID: &[u8] = b"m/member_id";
 const CLUSTER_ID: &[u8] = b"m/cluster_id";
 
+/// Backend keys that belong to this member alone: never sent in, nor replaced by, a
+/// snapshot.
+pub const LOCAL_KEYS: &[&[u8]] = &[MEMBER_ID, CLUSTER_ID];
+
 /// Errors bootstrapping, with etcd's texts.
 #[derive(Debug, thiserror::Error)]
 pub enum BootstrapError {

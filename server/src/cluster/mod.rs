@@ -1,4 +1,5 @@
 //! Cluster identity and membership.
 
+pub mod attributes;
 pub mod bootstrap;
 pub mod ids;

@@ -42,6 +42,7 @@ pub async fn start(
     settings: &RaftSettings,
     backend: Backend,
     state: Arc<KvState>,
+    peers: crate::peer::Peers,
 ) -> Result<Raft, RaftStartError> {
     let election = settings.election_timeout.as_millis() as u64;
     let config = Config {
@@ -59,5 +60,12 @@ pub async fn start(
     .validate()?;
     let log = log_store::LogStore::new(backend);
     let sm = state_machine::StateMachine::new(state);
-    Ok(Raft::new(id, Arc::new(config), network::PeerNetwork, log, sm).await?)
+    Ok(Raft::new(
+        id,
+        Arc::new(config),
+        network::PeerNetwork { peers },
+        log,
+        sm,
+    )
+    .await?)
 }

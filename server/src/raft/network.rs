@@ -1,70 +1,122 @@
-//! Transport for raft messages between members.
-//!
-//! A single-member cluster never sends raft messages. Replication between members over the
-//! peer URL is not built yet: any attempt to reach another member reports it unreachable,
-//! which openraft treats like a down peer.
+//! openraft's transport: AppendEntries, Vote and InstallSnapshot as `raftpeerpb.RaftPeer`
+//! calls on the target member's peer URL. Payloads are openraft's own types, serde-encoded;
+//! the receiving side answers `Result<response, RaftError>` the same way.
 
-use openraft::error::{InstallSnapshotError, RPCError, RaftError, Unreachable};
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use super::types::{MemberNode, TypeConfig};
+use crate::peer::Peers;
+use etcd_proto::raftpeerpb::RaftMessage;
 
 /// Creates connections to peers.
 #[derive(Clone, Default)]
-pub struct PeerNetwork;
+pub struct PeerNetwork {
+    pub peers: Peers,
+}
 
 /// A connection to one peer.
 pub struct PeerClient {
     target: u64,
-}
-
-impl PeerClient {
-    fn unreachable<E: std::error::Error>(&self) -> RPCError<u64, MemberNode, E> {
-        let msg = format!(
-            "member {:x}: peer replication is not available in this build",
-            self.target
-        );
-        RPCError::Unreachable(Unreachable::new(&std::io::Error::other(msg)))
-    }
+    node: MemberNode,
+    peers: Peers,
 }
 
 impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
     type Network = PeerClient;
 
-    async fn new_client(&mut self, target: u64, _node: &MemberNode) -> PeerClient {
-        PeerClient { target }
+    async fn new_client(&mut self, target: u64, node: &MemberNode) -> PeerClient {
+        PeerClient {
+            target,
+            node: node.clone(),
+            peers: self.peers.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Call {
+    AppendEntries,
+    Vote,
+    InstallSnapshot,
+}
+
+type RpcResult<R, E> = Result<R, RPCError<u64, MemberNode, RaftError<u64, E>>>;
+
+impl PeerClient {
+    async fn call<Req, Resp, E>(
+        &self,
+        call: Call,
+        req: &Req,
+        option: &RPCOption,
+    ) -> RpcResult<Resp, E>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let network = |e: &dyn std::fmt::Display| {
+            RPCError::Network(NetworkError::new(&std::io::Error::other(e.to_string())))
+        };
+        let mut client = self.peers.client(&self.node).map_err(|e| {
+            RPCError::Unreachable(Unreachable::new(&std::io::Error::other(e.to_string())))
+        })?;
+        let payload = crate::peer::encode(req).map_err(|e| network(&e))?;
+        let msg = RaftMessage { payload };
+        let fut = async {
+            match call {
+                Call::AppendEntries => client.append_entries(msg).await,
+                Call::Vote => client.vote(msg).await,
+                Call::InstallSnapshot => client.install_snapshot(msg).await,
+            }
+        };
+        let reply = match tokio::time::timeout(option.hard_ttl(), fut).await {
+            Err(_) => {
+                return Err(network(&format!(
+                    "member {:x} did not answer in {:?}",
+                    self.target,
+                    option.hard_ttl()
+                )))
+            }
+            Ok(Err(status)) => return Err(network(&status)),
+            Ok(Ok(reply)) => reply.into_inner(),
+        };
+        let result: Result<Resp, RaftError<u64, E>> =
+            crate::peer::decode(&reply.payload).map_err(|e| network(&e))?;
+        result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
     }
 }
 
 impl RaftNetwork<TypeConfig> for PeerClient {
     async fn append_entries(
         &mut self,
-        _rpc: AppendEntriesRequest<TypeConfig>,
-        _option: RPCOption,
-    ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, MemberNode, RaftError<u64>>> {
-        Err(self.unreachable())
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<AppendEntriesResponse<u64>, openraft::error::Infallible> {
+        self.call(Call::AppendEntries, &rpc, &option).await
     }
 
     async fn install_snapshot(
         &mut self,
-        _rpc: InstallSnapshotRequest<TypeConfig>,
-        _option: RPCOption,
-    ) -> Result<
-        InstallSnapshotResponse<u64>,
-        RPCError<u64, MemberNode, RaftError<u64, InstallSnapshotError>>,
-    > {
-        Err(self.unreachable())
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<InstallSnapshotResponse<u64>, InstallSnapshotError> {
+        self.call(Call::InstallSnapshot, &rpc, &option).await
     }
 
     async fn vote(
         &mut self,
-        _rpc: VoteRequest<u64>,
-        _option: RPCOption,
-    ) -> Result<VoteResponse<u64>, RPCError<u64, MemberNode, RaftError<u64>>> {
-        Err(self.unreachable())
+        rpc: VoteRequest<u64>,
+        option: RPCOption,
+    ) -> RpcResult<VoteResponse<u64>, openraft::error::Infallible> {
+        self.call(Call::Vote, &rpc, &option).await
     }
 }

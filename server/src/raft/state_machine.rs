@@ -18,12 +18,17 @@ use super::types::{
     TypeConfig,
 };
 use crate::apply;
+use crate::cluster::bootstrap::LOCAL_KEYS;
 use crate::mvcc::MvccStore;
 use crate::state::KvState;
 use etcd_proto::raftrequestpb::{raft_response::Response, Empty, RaftResponse};
 
 const APPLIED: &[u8] = b"m/applied";
 const MEMBERSHIP: &[u8] = b"m/membership";
+
+fn is_local(key: &[u8]) -> bool {
+    LOCAL_KEYS.contains(&key)
+}
 
 /// A snapshot as stored in `member/snap/` and sent to followers.
 #[derive(Serialize, Deserialize)]
@@ -81,6 +86,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
                 .backend
                 .state
                 .iter()
+                .filter(|r| r.as_ref().map_or(true, |(k, _)| !is_local(k)))
                 .map(|r| {
                     r.map(|(k, v)| {
                         (
@@ -195,9 +201,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut lessor = self.state.lessor.lock();
         let mut batch = sled::Batch::default();
         for key in tree.iter().keys() {
-            batch.remove(key.map_err(storage_err)?);
+            let key = key.map_err(storage_err)?;
+            if !is_local(&key) {
+                batch.remove(key);
+            }
         }
-        for (k, v) in &file.entries {
+        for (k, v) in file.entries.iter().filter(|(k, _)| !is_local(k)) {
             batch.insert(k.as_slice(), v.as_slice());
         }
         tree.apply_batch(batch).map_err(storage_err)?;

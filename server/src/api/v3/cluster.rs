@@ -11,6 +11,7 @@ use etcd_proto::etcdserverpb::{
 };
 use tonic::{Request, Response, Status};
 
+use crate::cluster::attributes;
 use crate::server::EtcdServer;
 
 /// Cluster service over one member.
@@ -24,14 +25,19 @@ impl ClusterService {
         let metrics = self.server.raft.metrics().borrow().clone();
         let config = metrics.membership_config.membership().clone();
         let voters: std::collections::BTreeSet<u64> = config.voter_ids().collect();
+        let tree = &self.server.state.backend.state;
         config
             .nodes()
-            .map(|(id, node)| Member {
-                id: *id,
-                name: node.name.clone(),
-                peer_ur_ls: node.peer_urls.clone(),
-                client_ur_ls: node.client_urls.clone(),
-                is_learner: !voters.contains(id),
+            .map(|(id, node)| {
+                // Unstarted members (nothing published yet) have no name or client URLs.
+                let published = attributes::load(tree, *id).unwrap_or_default();
+                Member {
+                    id: *id,
+                    name: published.name,
+                    peer_ur_ls: node.peer_urls.clone(),
+                    client_ur_ls: published.client_urls,
+                    is_learner: !voters.contains(id),
+                }
             })
             .collect()
     }

@@ -3,7 +3,6 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
 
 use etcd_proto::etcdserverpb::lease_server::Lease;
 use etcd_proto::etcdserverpb::{
@@ -13,7 +12,6 @@ use etcd_proto::etcdserverpb::{
 };
 use etcd_proto::raftrequestpb::raft_request::Request as Raft;
 use etcd_proto::raftrequestpb::raft_response::Response as Applied;
-use etcd_proto::raftrequestpb::{LeaseCheckpoint, LeaseCheckpoints, RaftRequest};
 use futures::Stream;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -27,43 +25,6 @@ use crate::server::EtcdServer;
 /// Lease service over one member.
 pub struct LeaseService {
     pub server: Arc<EtcdServer>,
-}
-
-impl LeaseService {
-    fn renew(&self, id: i64) -> Result<i64, EtcdError> {
-        let renewed = {
-            let mut lessor = self.server.state.lessor.lock();
-            if !lessor.is_primary() {
-                return Err(EtcdError::NotLeader);
-            }
-            lessor.renew(id)
-        };
-        match renewed {
-            Ok((ttl, reset_checkpoint)) => {
-                if reset_checkpoint {
-                    let server = self.server.clone();
-                    tokio::spawn(async move {
-                        let cp = LeaseCheckpoints {
-                            checkpoints: vec![LeaseCheckpoint {
-                                id,
-                                remaining_ttl: 0,
-                            }],
-                        };
-                        let req = RaftRequest {
-                            request: Some(Raft::LeaseCheckpoints(cp)),
-                        };
-                        if let Err(e) = server.propose(req).await {
-                            tracing::warn!(target: "lease", "failed to reset checkpoint of lease {id:x}: {e}");
-                        }
-                    });
-                }
-                Ok(ttl)
-            }
-            // etcd answers a keep-alive for an unknown lease with TTL 0.
-            Err(EtcdError::LeaseNotFound) => Ok(0),
-            Err(e) => Err(e),
-        }
-    }
 }
 
 #[tonic::async_trait]
@@ -108,16 +69,17 @@ impl Lease for LeaseService {
     ) -> Result<Response<Self::LeaseKeepAliveStream>, Status> {
         let mut inbound = req.into_inner();
         let (tx, rx) = mpsc::channel(16);
-        let svc = LeaseService {
-            server: self.server.clone(),
-        };
+        let server = self.server.clone();
         tokio::spawn(async move {
             while let Ok(Some(r)) = inbound.message().await {
-                let resp = svc.renew(r.id).map(|ttl| LeaseKeepAliveResponse {
-                    header: Some(svc.server.current_header()),
-                    id: r.id,
-                    ttl,
-                });
+                let resp = server
+                    .lease_renew(r.id)
+                    .await
+                    .map(|ttl| LeaseKeepAliveResponse {
+                        header: Some(server.current_header()),
+                        id: r.id,
+                        ttl,
+                    });
                 let failed = resp.is_err();
                 if tx.send(resp.map_err(Status::from)).await.is_err() || failed {
                     return;
@@ -131,29 +93,9 @@ impl Lease for LeaseService {
         &self,
         req: Request<LeaseTimeToLiveRequest>,
     ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
-        let req = req.into_inner();
-        let header = Some(self.server.current_header());
-        let lessor = self.server.state.lessor.lock();
-        let resp = match lessor.get(req.id) {
-            None => LeaseTimeToLiveResponse {
-                header,
-                id: req.id,
-                ttl: -1,
-                ..Default::default()
-            },
-            Some(l) => LeaseTimeToLiveResponse {
-                header,
-                id: req.id,
-                ttl: l.remaining_secs(Instant::now()),
-                granted_ttl: l.ttl,
-                keys: if req.keys {
-                    l.keys.iter().cloned().collect()
-                } else {
-                    Vec::new()
-                },
-            },
-        };
-        Ok(Response::new(resp))
+        Ok(Response::new(
+            self.server.lease_time_to_live(req.into_inner()).await?,
+        ))
     }
 
     async fn lease_leases(
