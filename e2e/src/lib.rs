@@ -3,6 +3,7 @@
 //! Debian's `etcdctl`. Differential tests run the same commands against both flavours and
 //! compare the outputs after [`normalise`] has blanked what legitimately differs.
 
+pub mod cluster;
 pub mod normalise;
 
 use std::net::TcpListener;
@@ -98,8 +99,22 @@ impl Member {
         Member::start_in_cluster(flavor, "m0", ports, &cluster, extra)
     }
 
-    /// Starts one member of a statically configured cluster.
+    /// Starts one member of a statically configured cluster and waits until it is healthy.
     pub fn start_in_cluster(
+        flavor: Flavor,
+        name: &str,
+        ports: Ports,
+        initial_cluster: &str,
+        extra: &[&str],
+    ) -> Member {
+        let mut m = Member::spawn_in_cluster(flavor, name, ports, initial_cluster, extra);
+        m.wait_healthy(Duration::from_secs(30));
+        m
+    }
+
+    /// Starts one member of a statically configured cluster without waiting for it (a
+    /// member of a new cluster becomes healthy only once a quorum has started).
+    pub fn spawn_in_cluster(
         flavor: Flavor,
         name: &str,
         ports: Ports,
@@ -129,7 +144,6 @@ impl Member {
             starts: 0,
         };
         m.spawn();
-        m.wait_healthy(Duration::from_secs(30));
         m
     }
 
@@ -207,9 +221,19 @@ impl Member {
 
     /// Starts the process again on the same data dir and waits until it is healthy.
     pub fn restart(&mut self) {
+        self.start_again();
+        self.wait_healthy(Duration::from_secs(30));
+    }
+
+    /// Starts the process again on the same data dir without waiting.
+    pub fn start_again(&mut self) {
         self.kill9();
         self.spawn();
-        self.wait_healthy(Duration::from_secs(30));
+    }
+
+    /// Whether the process has been started and not killed.
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
     }
 
     /// Runs Debian's `etcdctl` (API v3) against this member.

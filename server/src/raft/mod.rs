@@ -48,8 +48,11 @@ pub async fn start(
     let config = Config {
         cluster_name: "etcd".into(),
         heartbeat_interval: settings.heartbeat.as_millis() as u64,
-        election_timeout_min: election,
-        election_timeout_max: election * 2,
+        // openraft's follower campaigns after its leader lease (election_timeout_max) plus
+        // a random timeout in [min, max); with these bounds a lost leader is replaced after
+        // 1.5 to 2 election timeouts, as etcd's randomized [et, 2et) election gives.
+        election_timeout_min: election / 2,
+        election_timeout_max: election,
         snapshot_policy: SnapshotPolicy::LogsSinceLast(settings.snapshot_count.max(1)),
         // etcd keeps this many entries after a snapshot so slow followers can catch up
         // from the log instead of a snapshot.

@@ -1,0 +1,138 @@
+//! Several members of one statically bootstrapped cluster on 127.0.0.1 ports.
+
+use std::time::{Duration, Instant};
+
+use crate::{etcdctl, Flavor, Member, Ports};
+
+/// A running cluster.
+pub struct Cluster {
+    pub members: Vec<Member>,
+}
+
+/// One member's `endpoint status`, as much as the tests need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub member_id: u64,
+    pub leader: u64,
+    pub raft_term: u64,
+    pub revision: i64,
+}
+
+impl Cluster {
+    /// Starts `n` members named m0..m{n-1} and waits until every one is healthy.
+    pub fn start(flavor: Flavor, n: usize, extra: &[&str]) -> Cluster {
+        let ports: Vec<Ports> = (0..n).map(|_| Ports::free()).collect();
+        let initial = ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("m{i}={}", p.peer_url()))
+            .collect::<Vec<_>>()
+            .join(",");
+        Cluster::start_on(flavor, ports, &initial, extra)
+    }
+
+    /// Starts members on the given ports with the given `--initial-cluster`.
+    pub fn start_on(
+        flavor: Flavor,
+        ports: Vec<Ports>,
+        initial_cluster: &str,
+        extra: &[&str],
+    ) -> Cluster {
+        let members = ports
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| {
+                Member::spawn_in_cluster(flavor, &format!("m{i}"), p, initial_cluster, extra)
+            })
+            .collect();
+        let mut cluster = Cluster { members };
+        for m in &mut cluster.members {
+            m.wait_healthy(Duration::from_secs(30));
+        }
+        cluster
+    }
+
+    /// Client URLs of the running members, comma-separated (etcdctl's `--endpoints`).
+    pub fn endpoints(&self) -> String {
+        self.running()
+            .map(|m| m.endpoint())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The running members.
+    pub fn running(&self) -> impl Iterator<Item = &Member> {
+        self.members.iter().filter(|m| m.is_running())
+    }
+
+    /// `endpoint status` of one member, or None when it does not answer.
+    pub fn status(member: &Member) -> Option<Status> {
+        let out = etcdctl(
+            &member.endpoint(),
+            &["endpoint", "status", "-w", "json", "--command-timeout=2s"],
+            None,
+        );
+        if !out.status.success() {
+            return None;
+        }
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        let s = &json[0]["Status"];
+        Some(Status {
+            member_id: s["header"]["member_id"].as_u64()?,
+            leader: s["leader"].as_u64()?,
+            raft_term: s["raftTerm"].as_u64()?,
+            revision: s["header"]["revision"].as_i64()?,
+        })
+    }
+
+    /// Index of the member every running member agrees is the leader, waiting up to
+    /// `limit` for them to agree.
+    pub fn leader(&self, limit: Duration) -> usize {
+        let deadline = Instant::now() + limit;
+        loop {
+            let statuses: Vec<(usize, Option<Status>)> = self
+                .members
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| m.is_running())
+                .map(|(i, m)| (i, Cluster::status(m)))
+                .collect();
+            let leaders: Vec<u64> = statuses
+                .iter()
+                .filter_map(|(_, s)| s.as_ref().map(|s| s.leader))
+                .collect();
+            if leaders.len() == statuses.len()
+                && leaders.windows(2).all(|w| w[0] == w[1])
+                && leaders[0] != 0
+            {
+                let found = statuses
+                    .iter()
+                    .find(|(_, s)| s.as_ref().map(|s| s.member_id) == Some(leaders[0]));
+                if let Some((i, _)) = found {
+                    return *i;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "members did not agree on a leader within {limit:?}: {statuses:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until member `i` has applied at least `revision`.
+    pub fn wait_revision(&self, i: usize, revision: i64, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while Cluster::status(&self.members[i])
+            .map(|s| s.revision)
+            .unwrap_or(0)
+            < revision
+        {
+            assert!(
+                Instant::now() < deadline,
+                "member {i} did not reach revision {revision} within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}

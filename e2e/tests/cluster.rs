@@ -1,0 +1,261 @@
+//! Clusters of our members as real processes on 127.0.0.1 ports: static bootstrap with
+//! etcd's IDs, replication and forwarding, leader failure under write load with no lost
+//! acknowledged write, majority failure and recovery, and a full restart.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use etcd_client::{Client, GetOptions};
+use etcd_e2e::cluster::Cluster;
+use etcd_e2e::{etcdctl, Flavor, Ports};
+
+type Acked = Arc<Mutex<BTreeMap<String, i64>>>;
+
+/// Writes `w/<writer>/<n>` through `endpoint` until `stop`, recording acknowledged keys.
+/// Errors (the member died, no leader for a moment) are not acknowledgements; the writer
+/// reconnects and goes on.
+async fn writer(
+    endpoint: String,
+    id: usize,
+    acked: Acked,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) {
+    let mut n = 0;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let Ok(mut client) = Client::connect([endpoint.clone()], None).await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let key = format!("w/{id:02}/{n:08}");
+            n += 1;
+            let put =
+                tokio::time::timeout(Duration::from_secs(3), client.put(key.as_str(), "v", None))
+                    .await;
+            match put {
+                Ok(Ok(resp)) => {
+                    let rev = resp.header().map(|h| h.revision()).unwrap_or_default();
+                    acked.lock().unwrap().insert(key, rev);
+                }
+                _ => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Every acknowledged key with its revision, read from member `endpoint` alone.
+async fn keys_on(endpoint: &str) -> BTreeMap<String, i64> {
+    let mut client = Client::connect([endpoint], None).await.unwrap();
+    let resp = client
+        .get(
+            "w/",
+            Some(GetOptions::new().with_prefix().with_serializable()),
+        )
+        .await
+        .unwrap();
+    resp.kvs()
+        .iter()
+        .map(|kv| (kv.key_str().unwrap().to_string(), kv.mod_revision()))
+        .collect()
+}
+
+fn assert_all_acked_on(acked: &BTreeMap<String, i64>, found: &BTreeMap<String, i64>, who: &str) {
+    for (key, rev) in acked {
+        assert_eq!(
+            found.get(key),
+            Some(rev),
+            "{who}: acknowledged {key} at revision {rev} missing or changed"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn leader_killed_under_write_load_loses_nothing() {
+    let mut cluster = Cluster::start(Flavor::Ours, 3, &[]);
+    let leader = cluster.leader(Duration::from_secs(10));
+    let acked: Acked = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Writers on every member: those on followers go through forwarding.
+    let writers: Vec<_> = (0..6)
+        .map(|i| {
+            let endpoint = cluster.members[i % 3].endpoint();
+            tokio::spawn(writer(endpoint, i, acked.clone(), stop.clone()))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before_kill = acked.lock().unwrap().len();
+    cluster.members[leader].kill9();
+    // A new leader takes 1.5 to 2 election timeouts (1 s); give writers time after that.
+    tokio::time::sleep(Duration::from_millis(4000)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for w in writers {
+        w.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        before_kill > 50,
+        "too few writes before the kill ({before_kill})"
+    );
+    assert!(
+        acked.len() > before_kill + 50,
+        "writes did not resume after the leader died ({before_kill} -> {})",
+        acked.len()
+    );
+
+    let new_leader = cluster.leader(Duration::from_secs(10));
+    assert_ne!(new_leader, leader);
+    cluster.members[leader].restart();
+    let top = acked.values().max().copied().unwrap_or_default();
+    for i in 0..3 {
+        cluster.wait_revision(i, top, Duration::from_secs(20));
+        let found = keys_on(&cluster.members[i].endpoint()).await;
+        assert_all_acked_on(&acked, &found, &format!("member {i}"));
+    }
+}
+
+#[test]
+fn writes_on_any_member_are_read_on_every_member() {
+    let cluster = Cluster::start(Flavor::Ours, 3, &[]);
+    for (i, m) in cluster.members.iter().enumerate() {
+        m.ctl_ok(&["put", &format!("from-{i}"), &format!("v{i}")]);
+    }
+    for m in &cluster.members {
+        for consistency in ["l", "s"] {
+            let got = m.ctl_ok(&[
+                "get",
+                "from-",
+                "--prefix",
+                "--print-value-only",
+                &format!("--consistency={consistency}"),
+            ]);
+            if consistency == "l" {
+                assert_eq!(got, "v0\nv1\nv2\n");
+            }
+        }
+    }
+    // Leases: granted on one member, kept alive and inspected through another.
+    let granted = cluster.members[1].ctl_ok(&["lease", "grant", "60"]);
+    let id = granted.split_whitespace().nth(1).unwrap().to_string();
+    cluster.members[2].ctl_ok(&["put", "leased", "v", &format!("--lease={id}")]);
+    let alive = cluster.members[0].ctl_ok(&["lease", "keep-alive", "--once", &id]);
+    assert!(alive.contains("keepalived with TTL(60)"), "{alive}");
+    let ttl = cluster.members[2].ctl_ok(&["lease", "timetolive", &id, "--keys"]);
+    assert!(ttl.contains("attached keys([leased])"), "{ttl}");
+
+    // Every member lists every member, started, with name and URLs.
+    let list = cluster.members[0].ctl_ok(&["member", "list"]);
+    assert_eq!(list.lines().count(), 3, "{list}");
+    for m in &cluster.members {
+        let line = list
+            .lines()
+            .find(|l| l.contains(&m.ports.peer_url()))
+            .expect("member listed");
+        assert!(
+            line.contains(&format!("started, {}, ", m.name)) && line.contains(&m.endpoint()),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn majority_failure_stops_writes_until_members_return() {
+    let mut cluster = Cluster::start(Flavor::Ours, 3, &[]);
+    cluster.members[0].ctl_ok(&["put", "before", "1"]);
+    cluster.members[1].kill9();
+    cluster.members[2].kill9();
+    let out = cluster.members[0].etcdctl(&["put", "during", "1", "--command-timeout=10s"]);
+    assert!(!out.status.success(), "a write without quorum succeeded");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("etcdserver: request timed out") || err.contains("etcdserver: no leader"),
+        "unexpected error without quorum: {err}"
+    );
+    // Serializable reads are still served from the surviving member.
+    let stale =
+        cluster.members[0].ctl_ok(&["get", "before", "--consistency=s", "--print-value-only"]);
+    assert_eq!(stale, "1\n");
+    cluster.members[1].start_again();
+    cluster.members[2].start_again();
+    for m in &mut cluster.members {
+        m.wait_healthy(Duration::from_secs(30));
+    }
+    cluster.members[0].ctl_ok(&["put", "after", "1"]);
+    assert_eq!(
+        cluster.members[2].ctl_ok(&["get", "after", "--print-value-only"]),
+        "1\n"
+    );
+}
+
+#[test]
+fn full_cluster_restart_keeps_all_data() {
+    let mut cluster = Cluster::start(Flavor::Ours, 3, &[]);
+    for i in 0..50 {
+        cluster.members[i % 3].ctl_ok(&["put", &format!("k{i:02}"), &format!("{i}")]);
+    }
+    let before = cluster.members[0].ctl_ok(&["get", "k", "--prefix", "-w", "json"]);
+    for m in &mut cluster.members {
+        m.kill9();
+    }
+    for m in &mut cluster.members {
+        m.start_again();
+    }
+    for m in &mut cluster.members {
+        m.wait_healthy(Duration::from_secs(30));
+    }
+    for m in &cluster.members {
+        let all = m.ctl_ok(&["get", "k", "--prefix", "-w", "json"]);
+        assert!(all.contains("\"count\":50"), "{all}");
+    }
+    let after = cluster.members[0].ctl_ok(&["get", "k", "--prefix", "-w", "json"]);
+    let kvs = |s: &str| s.split("\"kvs\"").nth(1).unwrap_or_default().to_string();
+    assert_eq!(kvs(&before), kvs(&after));
+}
+
+#[test]
+fn member_and_cluster_ids_match_etcd_for_the_same_configuration() {
+    let ports: Vec<Ports> = (0..3).map(|_| Ports::free()).collect();
+    let initial = ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("m{i}={}", p.peer_url()))
+        .collect::<Vec<_>>()
+        .join(",");
+    let ids = |flavor: Flavor, token: &str| {
+        let ports = ports.clone();
+        let cluster = Cluster::start_on(
+            flavor,
+            ports,
+            &initial,
+            &[&format!("--initial-cluster-token={token}")],
+        );
+        let out = etcdctl(
+            &cluster.endpoints(),
+            &["member", "list", "-w", "json"],
+            None,
+        );
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mut members: Vec<u64> = json["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["ID"].as_u64().unwrap())
+            .collect();
+        members.sort();
+        (json["header"]["cluster_id"].as_u64().unwrap(), members)
+    };
+    let reference = ids(Flavor::Reference, "tok-a");
+    let ours = ids(Flavor::Ours, "tok-a");
+    assert_eq!(
+        ours, reference,
+        "same configuration, same member and cluster IDs"
+    );
+    let other_token = ids(Flavor::Ours, "tok-b");
+    assert_ne!(
+        other_token.0, ours.0,
+        "a different token makes a different cluster"
+    );
+}
