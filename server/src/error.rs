@@ -48,6 +48,18 @@ pub enum EtcdError {
     NotCapable,
     #[error("etcdserver: member not found")]
     MemberNotFound,
+    #[error("etcdserver: member ID already exist")]
+    MemberExist,
+    #[error("etcdserver: Peer URLs already exists")]
+    PeerUrlExist,
+    #[error("etcdserver: re-configuration failed due to not enough started members")]
+    NotEnoughStarted,
+    #[error("etcdserver: given member URLs are invalid")]
+    MemberBadUrls,
+    #[error("etcdserver: can only promote a learner member")]
+    MemberNotLearner,
+    #[error("etcdserver: can only promote a learner member which is in sync with leader")]
+    LearnerNotReady,
     /// Anything without an etcd counterpart (storage failures and the like).
     #[error("etcdserver: {0}")]
     Internal(String),
@@ -59,11 +71,12 @@ impl EtcdError {
         use EtcdError::*;
         match self {
             EmptyKey | KeyNotFound | ValueProvided | LeaseProvided | TooManyOps | DuplicateKey
-            | RequestTooLarge => Code::InvalidArgument,
+            | RequestTooLarge | MemberBadUrls => Code::InvalidArgument,
             Compacted | FutureRev | LeaseTtlTooLarge => Code::OutOfRange,
             NoSpace => Code::ResourceExhausted,
             LeaseNotFound | MemberNotFound => Code::NotFound,
-            LeaseExist | NotLeader => Code::FailedPrecondition,
+            LeaseExist | NotLeader | MemberExist | PeerUrlExist | NotEnoughStarted
+            | MemberNotLearner | LearnerNotReady => Code::FailedPrecondition,
             NoLeader | Timeout | Stopped | NotCapable => Code::Unavailable,
             Internal(_) => Code::Unknown,
         }
@@ -92,6 +105,12 @@ impl EtcdError {
             Stopped,
             NotCapable,
             MemberNotFound,
+            MemberExist,
+            PeerUrlExist,
+            NotEnoughStarted,
+            MemberBadUrls,
+            MemberNotLearner,
+            LearnerNotReady,
         ];
         known
             .into_iter()

@@ -89,7 +89,7 @@ impl ReadBarrier {
     async fn follower_read(&self, leader: u64) -> Result<()> {
         let mut client = self.peers.member(&self.raft, leader)?;
         let index = client
-            .read_index(ReadIndexRequest {})
+            .read_index(self.peers.request(ReadIndexRequest {}))
             .await
             .map_err(forwarded_error)?
             .into_inner()

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::cluster::bootstrap::{bootstrap, BootstrapError, InitialCluster};
+use crate::cluster::bootstrap::{bootstrap, load_identity, BootstrapError, InitialCluster};
 use crate::cluster::ids::url_string;
-use crate::config::Config;
+use crate::config::{ClusterState, Config};
 use crate::raft::{RaftSettings, RaftStartError};
 use crate::server::{EtcdServer, Identity, Limits};
 use crate::state::KvState;
@@ -91,16 +91,20 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
     }
 
     let backend = Backend::open(&member_dir)?;
-    let boot = bootstrap(
-        &backend,
-        &InitialCluster {
-            name: &cfg.name,
-            token: &cfg.initial_cluster_token,
-            initial_cluster: &cfg.initial_cluster,
-            advertise_peer_urls: &cfg.initial_advertise_peer_urls,
-            advertise_client_urls: &cfg.advertise_client_urls,
-        },
-    )?;
+    let init = InitialCluster {
+        name: &cfg.name,
+        token: &cfg.initial_cluster_token,
+        initial_cluster: &cfg.initial_cluster,
+        advertise_peer_urls: &cfg.initial_advertise_peer_urls,
+        advertise_client_urls: &cfg.advertise_client_urls,
+    };
+    let boot = match load_identity(&backend)? {
+        Some(boot) => boot,
+        None if cfg.initial_cluster_state == ClusterState::Existing => {
+            crate::cluster::join::join(&backend, &init).await?
+        }
+        None => bootstrap(&backend, &init)?,
+    };
     let state = Arc::new(KvState::open(
         backend.clone(),
         min_lease_ttl(cfg.election_timeout),
@@ -111,7 +115,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         tracing::info!(target: "etcdserver", "starting member {:x} in cluster {:x}", boot.member_id, boot.cluster_id);
     }
 
-    let peers = crate::peer::Peers::default();
+    let peers = crate::peer::Peers::new(boot.member_id, boot.cluster_id);
     let settings = RaftSettings {
         heartbeat: cfg.heartbeat_interval,
         election_timeout: cfg.election_timeout,
@@ -125,7 +129,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         peers.clone(),
     )
     .await?;
-    if !boot.restarted {
+    if !boot.members.is_empty() {
         for (id, m) in &boot.members {
             tracing::info!(target: "etcdserver/membership", "added member {id:x} [{}] to cluster {:x}", m.peer_urls.join(","), boot.cluster_id);
         }
@@ -139,6 +143,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         max_request_bytes: cfg.max_request_bytes as usize,
         max_txn_ops: cfg.max_txn_ops as usize,
         request_timeout: Duration::from_secs(5) + 2 * cfg.election_timeout,
+        strict_reconfig_check: cfg.strict_reconfig_check,
     };
     let identity = Identity {
         name: cfg.name.clone(),
@@ -146,15 +151,21 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         cluster_id: boot.cluster_id,
     };
     let server = EtcdServer::new(identity, raft.clone(), state, limits, peers);
+    let was_member = boot.restarted || !boot.members.is_empty();
     tokio::spawn(crate::tasks::follow_raft(
         server.clone(),
         cfg.election_timeout,
+        was_member,
     ));
     tokio::spawn(crate::tasks::lease_duties(
         server.clone(),
         Duration::from_secs(300),
     ));
 
+    tokio::spawn(crate::cluster::reconfig::promote_caught_up(
+        server.clone(),
+        cfg.heartbeat_interval * 2,
+    ));
     let peer_router = crate::peer::service::peer_router(server.clone());
     for (u, l) in peer_listeners {
         tracing::info!(target: "embed", "listening for peers on {}", url_string(&u));
@@ -164,7 +175,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
     // URLs through raft, i.e. once it is part of a cluster with a working quorum.
     tokio::select! {
         _ = publish(&server, &cfg) => {}
-        _ = shutdown_signal() => {
+        _ = stopping(&server) => {
             stop(&raft, &backend, boot.member_id).await;
             return Ok(());
         }
@@ -179,9 +190,22 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         tracing::info!(target: "embed", "serving insecure client requests on {}, this is strongly discouraged!", u.host_str().map(|h| format!("{h}:{}", u.port_or_known_default().unwrap_or(2379))).unwrap_or_default());
     }
 
-    shutdown_signal().await;
+    stopping(&server).await;
     stop(&raft, &backend, boot.member_id).await;
     Ok(())
+}
+
+/// Resolves when the member must stop: a signal, or its removal from the cluster.
+async fn stopping(server: &EtcdServer) {
+    tokio::select! {
+        _ = shutdown_signal() => {
+            tracing::info!(target: "etcdmain", "received terminated signal, shutting down...");
+        }
+        _ = server.peers.removed() => {
+            tracing::warn!(target: "etcdserver", "{}", crate::peer::client::REMOVED);
+            tracing::warn!(target: "etcdmain", "the data-dir used by this member must be removed.");
+        }
+    }
 }
 
 /// Proposes this member's attributes until a quorum accepts them.
@@ -216,7 +240,6 @@ fn serve(listener: TcpListener, router: axum::Router, what: &'static str, addr: 
 
 /// Stops raft and flushes the backend, logging as etcd does.
 async fn stop(raft: &crate::raft::types::Raft, backend: &Backend, member_id: u64) {
-    tracing::info!(target: "etcdmain", "received terminated signal, shutting down...");
     let _ = raft.shutdown().await;
     let _ = backend.db.flush_async().await;
     tracing::info!(target: "etcdserver", "stopped member {member_id:x}");

@@ -28,6 +28,8 @@ pub struct Limits {
     pub max_txn_ops: usize,
     /// How long a proposal may wait for commit before `request timed out`.
     pub request_timeout: Duration,
+    /// `--strict-reconfig-check`: refuse membership changes that could lose quorum.
+    pub strict_reconfig_check: bool,
 }
 
 /// Who this member is.
@@ -127,7 +129,8 @@ impl EtcdServer {
         }
     }
 
-    async fn within_request_timeout<T>(
+    /// Runs `fut` bounded by the request timeout (`etcdserver: request timed out`).
+    pub async fn within_request_timeout<T>(
         &self,
         fut: impl std::future::Future<Output = Result<T>>,
     ) -> Result<T> {
@@ -137,7 +140,7 @@ impl EtcdServer {
     }
 
     /// The current leader, waiting for an election when there is none.
-    async fn leader_id(&self) -> Result<u64> {
+    pub async fn leader_id(&self) -> Result<u64> {
         if let Some(leader) = self.raft.metrics().borrow().current_leader {
             return Ok(leader);
         }
@@ -152,7 +155,8 @@ impl EtcdServer {
             .ok_or(EtcdError::NoLeader)
     }
 
-    fn is_me(&self, id: u64) -> bool {
+    /// Whether `id` is this member.
+    pub fn is_me(&self, id: u64) -> bool {
         id == self.identity.member_id
     }
 
@@ -164,7 +168,7 @@ impl EtcdServer {
         let resp = self
             .peers
             .member(&self.raft, leader)?
-            .propose(req)
+            .propose(self.peers.request(req))
             .await
             .map_err(forwarded_error)?
             .into_inner();
@@ -202,7 +206,7 @@ impl EtcdServer {
             let resp = self
                 .peers
                 .member(&self.raft, leader)?
-                .lease_keep_alive(req)
+                .lease_keep_alive(self.peers.request(req))
                 .await
                 .map_err(forwarded_error)?;
             return Ok(resp.into_inner().ttl);
@@ -255,7 +259,7 @@ impl EtcdServer {
             let resp = self
                 .peers
                 .member(&self.raft, leader)?
-                .lease_time_to_live(req)
+                .lease_time_to_live(self.peers.request(req))
                 .await
                 .map_err(forwarded_error)?;
             return Ok(LeaseTimeToLiveResponse {

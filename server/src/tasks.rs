@@ -12,17 +12,39 @@ use parking_lot::Mutex;
 
 use crate::server::EtcdServer;
 
-/// Follows raft metrics: records term and leader, and promotes or demotes the lessor when
-/// this member gains or loses leadership. `extend` is added to every lease on promotion.
-pub async fn follow_raft(server: Arc<EtcdServer>, extend: Duration) {
+/// Follows raft metrics: records term and leader, promotes or demotes the lessor when
+/// this member gains or loses leadership (`extend` is added to every lease on promotion),
+/// and notices when the membership no longer holds this member. `was_member` says whether
+/// this member already belonged to the cluster at start (a joining member first replays
+/// memberships from before it was added).
+pub async fn follow_raft(server: Arc<EtcdServer>, extend: Duration, mut was_member: bool) {
     let mut metrics = server.raft.metrics();
     let me = server.identity.member_id;
     let mut was_leader = false;
     loop {
-        let (term, leader) = {
+        let (term, leader, in_membership, any_members) = {
             let m = metrics.borrow_and_update();
-            (m.current_term, m.current_leader)
+            let membership = m.membership_config.membership();
+            let any = membership.nodes().next().is_some();
+            (
+                m.current_term,
+                m.current_leader,
+                membership.get_node(&me).is_some(),
+                any,
+            )
         };
+        if in_membership {
+            was_member = true;
+        } else if was_member && any_members {
+            // Stop one election timeout later, so a leader that removed itself can still
+            // answer the member-remove call it is finishing.
+            was_member = false;
+            let peers = server.peers.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(extend).await;
+                peers.mark_removed();
+            });
+        }
         if leader != Some(server.leader()).filter(|l| *l != 0) {
             match leader {
                 Some(l) => {

@@ -25,6 +25,10 @@ pub enum BootstrapError {
         cluster_urls: String,
         advertised: String,
     },
+    #[error("error validating peerURLs: {0}")]
+    Validate(String),
+    #[error("cannot fetch cluster info from peer urls: could not retrieve cluster information from the given URLs")]
+    NoRemote,
     #[error("backend: {0}")]
     Backend(#[from] sled::Error),
 }
@@ -56,22 +60,38 @@ fn read_u64(backend: &Backend, key: &[u8]) -> Result<Option<u64>, sled::Error> {
         .and_then(|v| Some(u64::from_be_bytes(v.as_ref().try_into().ok()?))))
 }
 
-/// Determines the member's identity, persisting it on first start.
-pub fn bootstrap(
-    backend: &Backend,
-    init: &InitialCluster<'_>,
-) -> Result<Bootstrap, BootstrapError> {
+/// The identity persisted by an earlier start, if any.
+pub fn load_identity(backend: &Backend) -> Result<Option<Bootstrap>, BootstrapError> {
     if let (Some(member_id), Some(cluster_id)) = (
         read_u64(backend, MEMBER_ID)?,
         read_u64(backend, CLUSTER_ID)?,
     ) {
-        return Ok(Bootstrap {
+        return Ok(Some(Bootstrap {
             member_id,
             cluster_id,
             restarted: true,
             members: BTreeMap::new(),
-        });
+        }));
     }
+    Ok(None)
+}
+
+/// Persists a new member's identity before anything else is written.
+pub fn persist_identity(
+    backend: &Backend,
+    member_id: u64,
+    cluster_id: u64,
+) -> Result<(), BootstrapError> {
+    let mut batch = sled::Batch::default();
+    batch.insert(MEMBER_ID, &member_id.to_be_bytes()[..]);
+    batch.insert(CLUSTER_ID, &cluster_id.to_be_bytes()[..]);
+    backend.state.apply_batch(batch)?;
+    backend.db.flush()?;
+    Ok(())
+}
+
+/// The initial cluster's members grouped by name, each with its sorted peer URLs.
+pub fn members_by_name<'a>(init: &InitialCluster<'a>) -> BTreeMap<&'a str, Vec<String>> {
     let mut by_name: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for (name, url) in init.initial_cluster {
         by_name
@@ -79,13 +99,32 @@ pub fn bootstrap(
             .or_default()
             .push(url_string(url));
     }
+    by_name.values_mut().for_each(|urls| urls.sort());
+    by_name
+}
+
+/// This member's advertised peer URLs, sorted.
+pub fn advertised(init: &InitialCluster<'_>) -> Vec<String> {
+    let mut urls: Vec<String> = init.advertise_peer_urls.iter().map(url_string).collect();
+    urls.sort();
+    urls
+}
+
+/// Determines the member's identity for a new cluster (`--initial-cluster-state new`),
+/// persisting it on first start; a restarted member reads it back.
+pub fn bootstrap(
+    backend: &Backend,
+    init: &InitialCluster<'_>,
+) -> Result<Bootstrap, BootstrapError> {
+    if let Some(boot) = load_identity(backend)? {
+        return Ok(boot);
+    }
+    let by_name = members_by_name(init);
     let mine = by_name
         .get(init.name)
         .ok_or_else(|| BootstrapError::NameNotInCluster(init.name.to_string()))?;
-    let mut advertised: Vec<String> = init.advertise_peer_urls.iter().map(url_string).collect();
-    let mut expected = mine.clone();
-    advertised.sort();
-    expected.sort();
+    let advertised = advertised(init);
+    let expected = mine.clone();
     if advertised != expected {
         return Err(BootstrapError::AdvertiseMismatch {
             name: init.name.to_string(),
@@ -107,17 +146,14 @@ pub fn bootstrap(
                 name: name.to_string(),
                 peer_urls: urls.clone(),
                 client_urls,
+                voter: true,
             },
         );
     }
     let ids: Vec<u64> = members.keys().copied().collect();
     let me = member_id(mine, init.token, None);
     let cid = cluster_id(&ids);
-    let mut batch = sled::Batch::default();
-    batch.insert(MEMBER_ID, &me.to_be_bytes()[..]);
-    batch.insert(CLUSTER_ID, &cid.to_be_bytes()[..]);
-    backend.state.apply_batch(batch)?;
-    backend.db.flush()?;
+    persist_identity(backend, me, cid)?;
     Ok(Bootstrap {
         member_id: me,
         cluster_id: cid,

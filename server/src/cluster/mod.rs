@@ -3,3 +3,5 @@
 pub mod attributes;
 pub mod bootstrap;
 pub mod ids;
+pub mod join;
+pub mod reconfig;

@@ -89,7 +89,7 @@ pub const SECTIONS: &[(&str, &[Flag])] = &[
             v("discovery-proxy", "", A, "HTTP proxy to use for traffic to discovery service."),
             v("discovery-srv", "", A, "DNS srv domain used to bootstrap the cluster."),
             v("discovery-srv-name", "", A, "Suffix to the dns srv name queried when bootstrapping."),
-            b("strict-reconfig-check", "true", A, "Reject reconfiguration requests that would cause quorum loss."),
+            b("strict-reconfig-check", "true", H, "Reject reconfiguration requests that would cause quorum loss."),
             b("pre-vote", "false", A, "Enable to run an additional Raft election phase."),
             v("auto-compaction-retention", "0", A, "Auto compaction retention length. 0 means disable auto compaction."),
             v("auto-compaction-mode", "periodic", A, "Interpret 'auto-compaction-retention' one of: periodic|revision."),

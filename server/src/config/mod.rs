@@ -37,6 +37,7 @@ pub struct Config {
     pub initial_cluster: Vec<(String, Url)>,
     pub initial_cluster_state: ClusterState,
     pub initial_cluster_token: String,
+    pub strict_reconfig_check: bool,
     pub heartbeat_interval: Duration,
     pub election_timeout: Duration,
     pub snapshot_count: u64,
@@ -303,6 +304,7 @@ impl Typed {
                 ClusterState::New
             },
             initial_cluster_token: self.string("initial-cluster-token"),
+            strict_reconfig_check: self.parse("strict-reconfig-check", values::boolean)?,
             heartbeat_interval,
             election_timeout,
             snapshot_count: self.parse("snapshot-count", values::uint)?,

@@ -15,42 +15,90 @@ use crate::raft::types::{MemberNode, Raft};
 /// Largest peer message: a snapshot chunk or a batch of entries with large values.
 pub const MAX_PEER_MESSAGE: usize = 256 * 1024 * 1024;
 
-/// The connection cache. Cheap to clone.
-#[derive(Clone, Default)]
+/// What a leader answers a member it no longer has, and what makes that member stop.
+pub const REMOVED: &str = "the member has been permanently removed from the cluster";
+
+/// Metadata naming the sending member and its cluster on every peer call.
+pub const FROM_HEADER: &str = "x-etcd-from";
+pub const CLUSTER_HEADER: &str = "x-etcd-cluster-id";
+
+/// The connection cache, and this member's identity for the calls it makes. Cheap to clone.
+#[derive(Clone)]
 pub struct Peers {
     channels: Arc<Mutex<HashMap<String, Channel>>>,
+    member_id: u64,
+    cluster_id: u64,
+    removed: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Peers {
-    /// A client for the member `node` (its first peer URL).
-    pub fn client(&self, node: &MemberNode) -> Result<RaftPeerClient<Channel>, EtcdError> {
+    pub fn new(member_id: u64, cluster_id: u64) -> Self {
+        Peers {
+            channels: Arc::default(),
+            member_id,
+            cluster_id,
+            removed: Arc::new(tokio::sync::watch::channel(false).0),
+        }
+    }
+
+    /// Wraps a peer call's message with this member's identity.
+    pub fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut req = tonic::Request::new(message);
+        let meta = req.metadata_mut();
+        for (key, value) in [
+            (FROM_HEADER, self.member_id),
+            (CLUSTER_HEADER, self.cluster_id),
+        ] {
+            if let Ok(v) = format!("{value:x}").parse() {
+                meta.insert(key, v);
+            }
+        }
+        req
+    }
+
+    /// Records that this member has been removed from the cluster (it then shuts down).
+    pub fn mark_removed(&self) {
+        self.removed.send_replace(true);
+    }
+
+    /// Resolves once this member has been removed from the cluster.
+    pub async fn removed(&self) {
+        let mut rx = self.removed.subscribe();
+        let _ = rx.wait_for(|removed| *removed).await;
+    }
+
+    /// The channel to a peer URL.
+    pub fn channel(&self, url: &str) -> Result<Channel, EtcdError> {
+        let mut channels = self.channels.lock();
+        if let Some(c) = channels.get(url) {
+            return Ok(c.clone());
+        }
+        let c = Endpoint::from_shared(url.to_string())
+            .map_err(|e| EtcdError::Internal(format!("bad peer URL {url}: {e}")))?
+            .connect_timeout(Duration::from_secs(1))
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(10))
+            .connect_lazy();
+        channels.insert(url.to_string(), c.clone());
+        Ok(c)
+    }
+
+    /// The channel to the member `node` (its first peer URL).
+    pub fn node_channel(&self, node: &MemberNode) -> Result<Channel, EtcdError> {
         let url = node
             .peer_urls
             .first()
             .ok_or_else(|| EtcdError::Internal(format!("member {} has no peer URL", node.name)))?;
-        let channel = {
-            let mut channels = self.channels.lock();
-            match channels.get(url) {
-                Some(c) => c.clone(),
-                None => {
-                    let c = Endpoint::from_shared(url.clone())
-                        .map_err(|e| EtcdError::Internal(format!("bad peer URL {url}: {e}")))?
-                        .connect_timeout(Duration::from_secs(1))
-                        .tcp_nodelay(true)
-                        .http2_keep_alive_interval(Duration::from_secs(10))
-                        .connect_lazy();
-                    channels.insert(url.clone(), c.clone());
-                    c
-                }
-            }
-        };
-        Ok(RaftPeerClient::new(channel)
-            .max_decoding_message_size(MAX_PEER_MESSAGE)
-            .max_encoding_message_size(MAX_PEER_MESSAGE))
+        self.channel(url)
     }
 
-    /// A client for the member `id` as the current membership knows it.
-    pub fn member(&self, raft: &Raft, id: u64) -> Result<RaftPeerClient<Channel>, EtcdError> {
+    /// A raft client for the member `node`.
+    pub fn client(&self, node: &MemberNode) -> Result<RaftPeerClient<Channel>, EtcdError> {
+        Ok(raft_client(self.node_channel(node)?))
+    }
+
+    /// The channel to member `id` as the current membership knows it.
+    pub fn member_channel(&self, raft: &Raft, id: u64) -> Result<Channel, EtcdError> {
         let node = raft
             .metrics()
             .borrow()
@@ -58,8 +106,19 @@ impl Peers {
             .membership()
             .get_node(&id)
             .cloned();
-        self.client(&node.ok_or(EtcdError::NoLeader)?)
+        self.node_channel(&node.ok_or(EtcdError::NoLeader)?)
     }
+
+    /// A raft client for member `id` as the current membership knows it.
+    pub fn member(&self, raft: &Raft, id: u64) -> Result<RaftPeerClient<Channel>, EtcdError> {
+        Ok(raft_client(self.member_channel(raft, id)?))
+    }
+}
+
+fn raft_client(channel: Channel) -> RaftPeerClient<Channel> {
+    RaftPeerClient::new(channel)
+        .max_decoding_message_size(MAX_PEER_MESSAGE)
+        .max_encoding_message_size(MAX_PEER_MESSAGE)
 }
 
 /// The etcd error a failed forwarded call stands for: the leader's own etcd error when it

@@ -11,9 +11,11 @@ use etcd_proto::raftpeerpb::{RaftMessage, ReadIndexRequest, ReadIndexResponse};
 use etcd_proto::raftrequestpb::{RaftRequest, RaftResponse};
 use tonic::{Request, Response, Status};
 
-use super::client::MAX_PEER_MESSAGE;
+use super::client::{CLUSTER_HEADER, FROM_HEADER, MAX_PEER_MESSAGE, REMOVED};
 use super::{decode, encode};
+use crate::api::v3::cluster::ClusterService;
 use crate::server::EtcdServer;
+use etcd_proto::etcdserverpb::cluster_server::ClusterServer;
 
 /// `raftpeerpb.RaftPeer` over one member.
 pub struct PeerService {
@@ -26,17 +28,54 @@ fn reply<T: serde::Serialize>(value: &T) -> Result<Response<RaftMessage>, Status
     }))
 }
 
+impl PeerService {
+    /// Refuses calls from another cluster, and tells a member this leader no longer has
+    /// that it has been removed (followers may lag behind a change, so only the leader
+    /// says so).
+    fn check_sender<T>(&self, req: &Request<T>) -> Result<(), Status> {
+        let header = |name: &str| {
+            let value = req.metadata().get(name)?.to_str().ok()?;
+            u64::from_str_radix(value, 16).ok()
+        };
+        let s = &self.server;
+        if let Some(cluster) = header(CLUSTER_HEADER) {
+            if cluster != s.identity.cluster_id {
+                return Err(Status::failed_precondition(format!(
+                    "request cluster ID mismatch (got {cluster:x} want {:x})",
+                    s.identity.cluster_id
+                )));
+            }
+        }
+        let Some(from) = header(FROM_HEADER) else {
+            return Ok(());
+        };
+        let metrics = s.raft.metrics().borrow().clone();
+        let known = metrics
+            .membership_config
+            .membership()
+            .get_node(&from)
+            .is_some();
+        if !known && metrics.current_leader == Some(s.identity.member_id) {
+            return Err(Status::failed_precondition(REMOVED));
+        }
+        Ok(())
+    }
+}
+
 #[tonic::async_trait]
 impl RaftPeer for PeerService {
     async fn append_entries(
         &self,
         req: Request<RaftMessage>,
     ) -> Result<Response<RaftMessage>, Status> {
+        self.check_sender(&req)?;
         let rpc = decode(&req.into_inner().payload)?;
         reply(&self.server.raft.append_entries(rpc).await)
     }
 
     async fn vote(&self, req: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
+        self.check_sender(&req)?;
+        self.check_sender(&req)?;
         let rpc = decode(&req.into_inner().payload)?;
         reply(&self.server.raft.vote(rpc).await)
     }
@@ -45,6 +84,7 @@ impl RaftPeer for PeerService {
         &self,
         req: Request<RaftMessage>,
     ) -> Result<Response<RaftMessage>, Status> {
+        self.check_sender(&req)?;
         let rpc = decode(&req.into_inner().payload)?;
         reply(&self.server.raft.install_snapshot(rpc).await)
     }
@@ -87,9 +127,16 @@ impl RaftPeer for PeerService {
 }
 
 /// The router served on every peer URL.
+/// Besides raft, it serves the Cluster service: followers forward membership changes to
+/// the leader through it, and a joining member reads the member list from it.
 pub fn peer_router(server: Arc<EtcdServer>) -> axum::Router {
-    let svc = RaftPeerServer::new(PeerService { server })
-        .max_decoding_message_size(MAX_PEER_MESSAGE)
-        .max_encoding_message_size(MAX_PEER_MESSAGE);
-    tonic::service::Routes::new(svc).into_axum_router()
+    let svc = RaftPeerServer::new(PeerService {
+        server: server.clone(),
+    })
+    .max_decoding_message_size(MAX_PEER_MESSAGE)
+    .max_encoding_message_size(MAX_PEER_MESSAGE);
+    let cluster = ClusterServer::new(ClusterService { server });
+    tonic::service::Routes::new(svc)
+        .add_service(cluster)
+        .into_axum_router()
 }

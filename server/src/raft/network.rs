@@ -14,11 +14,12 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::types::{MemberNode, TypeConfig};
+use crate::peer::client::REMOVED;
 use crate::peer::Peers;
 use etcd_proto::raftpeerpb::RaftMessage;
 
 /// Creates connections to peers.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct PeerNetwork {
     pub peers: Peers,
 }
@@ -70,7 +71,7 @@ impl PeerClient {
             RPCError::Unreachable(Unreachable::new(&std::io::Error::other(e.to_string())))
         })?;
         let payload = crate::peer::encode(req).map_err(|e| network(&e))?;
-        let msg = RaftMessage { payload };
+        let msg = self.peers.request(RaftMessage { payload });
         let fut = async {
             match call {
                 Call::AppendEntries => client.append_entries(msg).await,
@@ -86,7 +87,12 @@ impl PeerClient {
                     option.hard_ttl()
                 )))
             }
-            Ok(Err(status)) => return Err(network(&status)),
+            Ok(Err(status)) => {
+                if status.message() == REMOVED {
+                    self.peers.mark_removed();
+                }
+                return Err(network(&status));
+            }
             Ok(Ok(reply)) => reply.into_inner(),
         };
         let result: Result<Resp, RaftError<u64, E>> =

@@ -13,6 +13,10 @@ pub struct MemberNode {
     pub name: String,
     pub peer_urls: Vec<String>,
     pub client_urls: Vec<String>,
+    /// Added by `member add` as a voter: raft holds it as a learner until it has caught
+    /// up, then the leader promotes it (etcd lists it as a voter all along).
+    #[serde(default)]
+    pub voter: bool,
 }
 
 /// A proposal in the log. Serialized as its protobuf encoding so that the log format is

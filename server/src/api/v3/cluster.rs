@@ -1,17 +1,22 @@
-//! The Cluster service. Member listing is served from raft's membership; runtime
-//! reconfiguration (add/remove/update/promote) is not built yet.
+//! The Cluster service. Reads come from the local membership; changes are made by the
+//! leader, so a follower hands them to the leader's Cluster service on its peer URL (the
+//! peer router serves this service too).
 
 use std::sync::Arc;
 
+use etcd_proto::etcdserverpb::cluster_client::ClusterClient;
 use etcd_proto::etcdserverpb::cluster_server::Cluster;
 use etcd_proto::etcdserverpb::{
     Member, MemberAddRequest, MemberAddResponse, MemberListRequest, MemberListResponse,
     MemberPromoteRequest, MemberPromoteResponse, MemberRemoveRequest, MemberRemoveResponse,
     MemberUpdateRequest, MemberUpdateResponse,
 };
+use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
-use crate::cluster::attributes;
+use crate::cluster::reconfig::MemberView;
+use crate::error::EtcdError;
+use crate::peer::client::forwarded_error;
 use crate::server::EtcdServer;
 
 /// Cluster service over one member.
@@ -19,57 +24,105 @@ pub struct ClusterService {
     pub server: Arc<EtcdServer>,
 }
 
-impl ClusterService {
-    /// The members raft knows, voters and learners.
-    pub fn members(&self) -> Vec<Member> {
-        let metrics = self.server.raft.metrics().borrow().clone();
-        let config = metrics.membership_config.membership().clone();
-        let voters: std::collections::BTreeSet<u64> = config.voter_ids().collect();
-        let tree = &self.server.state.backend.state;
-        config
-            .nodes()
-            .map(|(id, node)| {
-                // Unstarted members (nothing published yet) have no name or client URLs.
-                let published = attributes::load(tree, *id).unwrap_or_default();
-                Member {
-                    id: *id,
-                    name: published.name,
-                    peer_ur_ls: node.peer_urls.clone(),
-                    client_ur_ls: published.client_urls,
-                    is_learner: !voters.contains(id),
-                }
-            })
-            .collect()
+fn member(v: MemberView) -> Member {
+    Member {
+        id: v.id,
+        name: v.name,
+        peer_ur_ls: v.peer_urls,
+        client_ur_ls: v.client_urls,
+        is_learner: v.is_learner,
     }
 }
 
-fn not_yet(what: &str) -> Status {
-    Status::unimplemented(format!(
-        "etcdserver: {what} is not supported by this server yet"
-    ))
+impl ClusterService {
+    fn members(&self) -> Vec<Member> {
+        self.server.members().into_iter().map(member).collect()
+    }
+
+    /// The leader's Cluster service when another member leads, None when this one does.
+    async fn leader(&self) -> Result<Option<ClusterClient<Channel>>, EtcdError> {
+        let s = &self.server;
+        let leader = s.within_request_timeout(s.leader_id()).await?;
+        if s.is_me(leader) {
+            return Ok(None);
+        }
+        Ok(Some(ClusterClient::new(
+            s.peers.member_channel(&s.raft, leader)?,
+        )))
+    }
+}
+
+/// Runs a membership change on the leader, forwarding it when this member is a follower.
+macro_rules! on_leader {
+    ($svc:expr, $req:expr, $method:ident, $local:expr) => {{
+        let req = $req.into_inner();
+        match $svc.leader().await? {
+            Some(mut leader) => {
+                let resp = leader
+                    .$method(req)
+                    .await
+                    .map_err(|s| Status::from(forwarded_error(s)))?;
+                Ok(resp)
+            }
+            None => {
+                let local: Result<_, EtcdError> =
+                    $svc.server.within_request_timeout($local(req)).await;
+                Ok(Response::new(local?))
+            }
+        }
+    }};
 }
 
 #[tonic::async_trait]
 impl Cluster for ClusterService {
     async fn member_add(
         &self,
-        _req: Request<MemberAddRequest>,
+        req: Request<MemberAddRequest>,
     ) -> Result<Response<MemberAddResponse>, Status> {
-        Err(not_yet("member add"))
+        on_leader!(self, req, member_add, |r: MemberAddRequest| async move {
+            let added = self.server.member_add(r.peer_ur_ls, r.is_learner).await?;
+            Ok(MemberAddResponse {
+                header: Some(self.server.current_header()),
+                member: Some(member(added)),
+                members: self.members(),
+            })
+        })
     }
 
     async fn member_remove(
         &self,
-        _req: Request<MemberRemoveRequest>,
+        req: Request<MemberRemoveRequest>,
     ) -> Result<Response<MemberRemoveResponse>, Status> {
-        Err(not_yet("member remove"))
+        on_leader!(
+            self,
+            req,
+            member_remove,
+            |r: MemberRemoveRequest| async move {
+                self.server.member_remove(r.id).await?;
+                Ok(MemberRemoveResponse {
+                    header: Some(self.server.current_header()),
+                    members: self.members(),
+                })
+            }
+        )
     }
 
     async fn member_update(
         &self,
-        _req: Request<MemberUpdateRequest>,
+        req: Request<MemberUpdateRequest>,
     ) -> Result<Response<MemberUpdateResponse>, Status> {
-        Err(not_yet("member update"))
+        on_leader!(
+            self,
+            req,
+            member_update,
+            |r: MemberUpdateRequest| async move {
+                self.server.member_update(r.id, r.peer_ur_ls).await?;
+                Ok(MemberUpdateResponse {
+                    header: Some(self.server.current_header()),
+                    members: self.members(),
+                })
+            }
+        )
     }
 
     async fn member_list(
@@ -84,8 +137,19 @@ impl Cluster for ClusterService {
 
     async fn member_promote(
         &self,
-        _req: Request<MemberPromoteRequest>,
+        req: Request<MemberPromoteRequest>,
     ) -> Result<Response<MemberPromoteResponse>, Status> {
-        Err(not_yet("member promote"))
+        on_leader!(
+            self,
+            req,
+            member_promote,
+            |r: MemberPromoteRequest| async move {
+                self.server.member_promote(r.id).await?;
+                Ok(MemberPromoteResponse {
+                    header: Some(self.server.current_header()),
+                    members: self.members(),
+                })
+            }
+        )
     }
 }
