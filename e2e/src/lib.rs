@@ -231,6 +231,23 @@ impl Member {
         self.spawn();
     }
 
+    /// Waits up to `limit` for the process to exit on its own; returns its exit code.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                self.child = None;
+                return Some(status.code().unwrap_or(-1));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
     /// Whether the process has been started and not killed.
     pub fn is_running(&self) -> bool {
         self.child.is_some()

@@ -6,6 +6,7 @@ pub mod apply;
 pub mod cluster;
 pub mod config;
 pub mod error;
+pub mod forward;
 pub mod lease;
 pub mod logging;
 pub mod metrics;

@@ -13,7 +13,8 @@ use etcd_proto::raftrequestpb::{LeaseCheckpoint, LeaseCheckpoints, RaftRequest, 
 use prost::Message;
 
 use crate::error::{EtcdError, Result};
-use crate::peer::client::forwarded_error;
+use crate::forward::Route;
+use crate::peer::client::raft_client;
 use crate::peer::Peers;
 use crate::raft::types::{Proposal, Raft};
 use crate::read_barrier::ReadBarrier;
@@ -161,17 +162,16 @@ impl EtcdServer {
     }
 
     async fn replicate(&self, req: RaftRequest) -> Result<RaftResponse> {
-        let leader = self.leader_id().await?;
-        if self.is_me(leader) {
-            return self.propose_local(req).await;
-        }
-        let resp = self
-            .peers
-            .member(&self.raft, leader)?
-            .propose(self.peers.request(req))
-            .await
-            .map_err(forwarded_error)?
-            .into_inner();
+        let routed = self
+            .route(|ch| {
+                let req = self.peers.request(req.clone());
+                async move { raft_client(ch).propose(req).await }
+            })
+            .await?;
+        let resp = match routed {
+            Route::Local => return self.propose_local(req).await,
+            Route::Remote(resp) => resp.into_inner(),
+        };
         let mut applied = self.state.hub.subscribe();
         let _ = applied.wait_for(|rev| *rev >= resp.revision).await;
         Ok(resp)
@@ -200,15 +200,12 @@ impl EtcdServer {
     /// Renews lease `id` (a keep-alive) on the leader, which owns lease expiry; answers its
     /// TTL, 0 when the lease does not exist (as etcd answers).
     pub async fn lease_renew(&self, id: i64) -> Result<i64> {
-        let leader = self.within_request_timeout(self.leader_id()).await?;
-        if !self.is_me(leader) {
-            let req = LeaseKeepAliveRequest { id };
-            let resp = self
-                .peers
-                .member(&self.raft, leader)?
-                .lease_keep_alive(self.peers.request(req))
-                .await
-                .map_err(forwarded_error)?;
+        let routed = self.route(|ch| {
+            let req = self.peers.request(LeaseKeepAliveRequest { id });
+            async move { raft_client(ch).lease_keep_alive(req).await }
+        });
+        let routed = self.within_request_timeout(routed).await?;
+        if let Route::Remote(resp) = routed {
             return Ok(resp.into_inner().ttl);
         }
         let renewed = {
@@ -254,14 +251,12 @@ impl EtcdServer {
         &self,
         req: LeaseTimeToLiveRequest,
     ) -> Result<LeaseTimeToLiveResponse> {
-        let leader = self.within_request_timeout(self.leader_id()).await?;
-        if !self.is_me(leader) {
-            let resp = self
-                .peers
-                .member(&self.raft, leader)?
-                .lease_time_to_live(self.peers.request(req))
-                .await
-                .map_err(forwarded_error)?;
+        let routed = self.route(|ch| {
+            let req = self.peers.request(req);
+            async move { raft_client(ch).lease_time_to_live(req).await }
+        });
+        let routed = self.within_request_timeout(routed).await?;
+        if let Route::Remote(resp) = routed {
             return Ok(LeaseTimeToLiveResponse {
                 header: Some(self.current_header()),
                 ..resp.into_inner()

@@ -115,7 +115,8 @@ impl Peers {
     }
 }
 
-fn raft_client(channel: Channel) -> RaftPeerClient<Channel> {
+/// A raft-peer client on `channel` with the peer message limits.
+pub fn raft_client(channel: Channel) -> RaftPeerClient<Channel> {
     RaftPeerClient::new(channel)
         .max_decoding_message_size(MAX_PEER_MESSAGE)
         .max_encoding_message_size(MAX_PEER_MESSAGE)

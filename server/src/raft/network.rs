@@ -91,6 +91,13 @@ impl PeerClient {
                 if status.message() == REMOVED {
                     self.peers.mark_removed();
                 }
+                // A member that cannot be reached gets openraft's backoff instead of a
+                // retry (and a log line) every heartbeat.
+                if status.code() == tonic::Code::Unavailable {
+                    return Err(RPCError::Unreachable(Unreachable::new(
+                        &std::io::Error::other(status.message().to_string()),
+                    )));
+                }
                 return Err(network(&status));
             }
             Ok(Ok(reply)) => reply.into_inner(),

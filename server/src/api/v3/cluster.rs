@@ -11,12 +11,11 @@ use etcd_proto::etcdserverpb::{
     MemberPromoteRequest, MemberPromoteResponse, MemberRemoveRequest, MemberRemoveResponse,
     MemberUpdateRequest, MemberUpdateResponse,
 };
-use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 use crate::cluster::reconfig::MemberView;
 use crate::error::EtcdError;
-use crate::peer::client::forwarded_error;
+use crate::forward::Route;
 use crate::server::EtcdServer;
 
 /// Cluster service over one member.
@@ -38,35 +37,21 @@ impl ClusterService {
     fn members(&self) -> Vec<Member> {
         self.server.members().into_iter().map(member).collect()
     }
-
-    /// The leader's Cluster service when another member leads, None when this one does.
-    async fn leader(&self) -> Result<Option<ClusterClient<Channel>>, EtcdError> {
-        let s = &self.server;
-        let leader = s.within_request_timeout(s.leader_id()).await?;
-        if s.is_me(leader) {
-            return Ok(None);
-        }
-        Ok(Some(ClusterClient::new(
-            s.peers.member_channel(&s.raft, leader)?,
-        )))
-    }
 }
 
 /// Runs a membership change on the leader, forwarding it when this member is a follower.
 macro_rules! on_leader {
     ($svc:expr, $req:expr, $method:ident, $local:expr) => {{
         let req = $req.into_inner();
-        match $svc.leader().await? {
-            Some(mut leader) => {
-                let resp = leader
-                    .$method(req)
-                    .await
-                    .map_err(|s| Status::from(forwarded_error(s)))?;
-                Ok(resp)
-            }
-            None => {
-                let local: Result<_, EtcdError> =
-                    $svc.server.within_request_timeout($local(req)).await;
+        let server = &$svc.server;
+        let routed = server.route(|ch| {
+            let req = req.clone();
+            async move { ClusterClient::new(ch).$method(req).await }
+        });
+        match server.within_request_timeout(routed).await? {
+            Route::Remote(resp) => Ok(resp),
+            Route::Local => {
+                let local: Result<_, EtcdError> = server.within_request_timeout($local(req)).await;
                 Ok(Response::new(local?))
             }
         }

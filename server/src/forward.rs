@@ -1,0 +1,77 @@
+//! Handing a request to the leader. A follower sends it over the peer connection; when
+//! the leader it knew cannot be reached (it died), it waits for the next election and
+//! tries the new leader, within the request timeout, instead of failing at once.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tonic::transport::Channel;
+
+use crate::error::{EtcdError, Result};
+use crate::peer::client::forwarded_error;
+use crate::server::EtcdServer;
+
+/// Where a request is to be served.
+pub enum Route<T> {
+    /// This member leads: serve it here.
+    Local,
+    /// The leader answered.
+    Remote(T),
+}
+
+/// Attempts before giving up on leaders that cannot be reached.
+const ATTEMPTS: usize = 3;
+
+/// Whether the call never reached the peer (connection refused or reset before sending),
+/// so trying it on another leader cannot apply it twice.
+fn never_sent(status: &tonic::Status) -> bool {
+    status.code() == tonic::Code::Unavailable && status.message().contains("connect")
+}
+
+impl EtcdServer {
+    /// Runs `call` on the leader's peer channel, or answers [`Route::Local`] when this
+    /// member leads.
+    pub async fn route<T, F, Fut>(&self, mut call: F) -> Result<Route<T>>
+    where
+        F: FnMut(Channel) -> Fut,
+        Fut: Future<Output = std::result::Result<T, tonic::Status>>,
+    {
+        for attempt in 1..=ATTEMPTS {
+            let leader = self.leader_id().await?;
+            if self.is_me(leader) {
+                return Ok(Route::Local);
+            }
+            // A leader that has just been removed is no longer in the membership.
+            let channel = match self.peers.member_channel(&self.raft, leader) {
+                Ok(channel) => channel,
+                Err(_) if attempt < ATTEMPTS => {
+                    self.wait_leader_change(leader).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            match call(channel).await {
+                Ok(t) => return Ok(Route::Remote(t)),
+                Err(s) if never_sent(&s) && attempt < ATTEMPTS => {
+                    self.wait_leader_change(leader).await
+                }
+                Err(s) => return Err(forwarded_error(s)),
+            }
+        }
+        Err(EtcdError::NoLeader)
+    }
+
+    /// Waits (up to a few election timeouts) until raft reports a leader other than `old`.
+    async fn wait_leader_change(&self, old: u64) {
+        let limit = Duration::from_millis(self.raft_timing_ms() * 3);
+        let _ = self
+            .raft
+            .wait(Some(limit))
+            .metrics(|m| m.current_leader.is_some_and(|l| l != old), "new leader")
+            .await;
+    }
+
+    fn raft_timing_ms(&self) -> u64 {
+        self.raft.config().election_timeout_max.max(100)
+    }
+}
