@@ -5,6 +5,7 @@
 
 pub mod cluster;
 pub mod normalise;
+pub mod watcher;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -305,6 +306,16 @@ pub fn etcdctl(endpoints: &str, args: &[&str], input: Option<&str>) -> Output {
     child.wait_with_output().expect("etcdctl output")
 }
 
+/// The normalised "exit status + stdout + stderr" of an etcdctl run.
+pub fn transcript(out: &Output) -> String {
+    normalise(&format!(
+        "exit={}\n{}{}",
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    ))
+}
+
 /// One reference member and one of ours, for differential tests.
 pub struct Pair {
     pub ours: Member,
@@ -327,16 +338,8 @@ impl Pair {
 
     /// Like [`Pair::run`], feeding `input` on stdin.
     pub fn run_with(&self, args: &[&str], input: Option<&str>) -> (String, String) {
-        let transcript = |m: &Member| {
-            let out = etcdctl(&m.endpoint(), args, input);
-            normalise(&format!(
-                "exit={}\n{}{}",
-                out.status.code().unwrap_or(-1),
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        };
-        (transcript(&self.ours), transcript(&self.reference))
+        let run = |m: &Member| transcript(&etcdctl(&m.endpoint(), args, input));
+        (run(&self.ours), run(&self.reference))
     }
 
     /// Asserts that a command gives the same normalised transcript on both.

@@ -169,7 +169,8 @@ impl StreamTask {
                     Err(EtcdError::Compacted) => {
                         let compacted = self.server.state.mvcc.read().compacted_revision();
                         self.watchers.remove(&id);
-                        let mut r = self.response(latest, id);
+                        // etcd's cancellation carries no revision in its header.
+                        let mut r = self.response(0, id);
                         r.canceled = true;
                         r.compact_revision = compacted;
                         self.send(r).await?;
@@ -222,8 +223,16 @@ impl StreamTask {
     /// Events of revisions `from..=to`, grouped by revision.
     fn collect(&self, from: i64, to: i64) -> Result<Vec<RevisionEvents>, EtcdError> {
         let state = &self.server.state;
-        if let Some(recent) = state.hub.recent(from, to) {
-            return Ok(recent.into_iter().map(|r| (r.revision, r.events)).collect());
+        let compacted = state.mvcc.read().compacted_revision();
+        // Compacted history is gone even while the recent window still holds it, and the
+        // compacted revision itself lost its tombstones: both are answered from the store.
+        if from < compacted {
+            return Err(EtcdError::Compacted);
+        }
+        if from > compacted {
+            if let Some(recent) = state.hub.recent(from, to) {
+                return Ok(recent.into_iter().map(|r| (r.revision, r.events)).collect());
+            }
         }
         let store = state.mvcc.read();
         if from < store.compacted_revision() {
