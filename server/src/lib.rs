@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod apply;
+pub mod batcher;
 pub mod cluster;
 pub mod config;
 pub mod error;

@@ -12,6 +12,7 @@ use etcd_proto::raftrequestpb::raft_response::Response;
 use etcd_proto::raftrequestpb::{LeaseCheckpoint, LeaseCheckpoints, RaftRequest, RaftResponse};
 use prost::Message;
 
+use crate::batcher::Batcher;
 use crate::error::{EtcdError, Result};
 use crate::forward::Route;
 use crate::peer::client::raft_client;
@@ -49,6 +50,7 @@ pub struct EtcdServer {
     pub limits: Limits,
     /// Connections to the other members.
     pub peers: Peers,
+    batcher: Batcher,
     reads: ReadBarrier,
     term: AtomicU64,
     leader: AtomicU64,
@@ -63,12 +65,14 @@ impl EtcdServer {
         peers: Peers,
     ) -> Arc<Self> {
         let reads = ReadBarrier::new(raft.clone(), peers.clone());
+        let batcher = Batcher::start(raft.clone());
         Arc::new(EtcdServer {
             identity,
             raft,
             state,
             limits,
             peers,
+            batcher,
             reads,
             term: AtomicU64::new(0),
             leader: AtomicU64::new(0),
@@ -177,14 +181,9 @@ impl EtcdServer {
         Ok(resp)
     }
 
-    /// Proposes on this member, which must be the leader.
+    /// Proposes on this member, which must be the leader, batched with concurrent writes.
     pub async fn propose_local(&self, req: RaftRequest) -> Result<RaftResponse> {
-        let resp = self
-            .raft
-            .client_write(Proposal(req))
-            .await
-            .map_err(crate::raft_errors::from_write)?;
-        Ok(resp.data.0)
+        self.batcher.propose(req).await
     }
 
     /// On the leader: confirms leadership and gives the index a linearizable read must see.

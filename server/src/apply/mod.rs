@@ -121,6 +121,11 @@ fn dispatch(
             }
             Response::Empty(Empty {})
         }
+        Request::Batch(_) => {
+            return Err(EtcdError::Internal(
+                "a request batch cannot be nested".into(),
+            ))
+        }
         Request::MemberAttributes(a) => {
             batch.insert(crate::cluster::attributes::key(a.id), a.encode_to_vec());
             Response::Empty(Empty {})

@@ -36,6 +36,9 @@ pub struct MvccStore {
     index: KeyIndex,
     current: i64,
     compacted: i64,
+    /// Records written into a backend batch that has not been applied yet: later writes
+    /// of the same batch (a batched raft entry) read them from here.
+    unflushed: Pending,
 }
 
 impl MvccStore {
@@ -65,6 +68,7 @@ impl MvccStore {
             index,
             current,
             compacted,
+            unflushed: Pending::new(),
         })
     }
 
@@ -100,11 +104,19 @@ impl MvccStore {
 
     /// The key-value written at `rev`.
     pub fn kv_at(&self, rev: Revision) -> Result<KeyValue> {
+        if let Some(kv) = self.unflushed.get(&rev) {
+            return Ok(kv.clone());
+        }
         let raw = self
             .tree
             .get(rev.to_key())?
             .ok_or_else(|| EtcdError::Internal(format!("mvcc: revision {rev:?} not found")))?;
         Ok(decode_record(&raw)?.kv.unwrap_or_default())
+    }
+
+    /// Called once the backend batch holding the latest writes has been applied.
+    pub fn batch_applied(&mut self) {
+        self.unflushed.clear();
     }
 
     /// Visible value of `key` at the current revision.

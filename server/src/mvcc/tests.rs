@@ -184,3 +184,34 @@ fn reopen_rebuilds_index_and_revision() {
     assert_eq!(hist[1].prev.as_ref().unwrap().lease, 7);
     drop(d);
 }
+
+#[test]
+fn writes_sharing_one_backend_batch_see_each_other() {
+    // A batched raft entry applies many writes into one backend batch before it is
+    // stored; each write must see the previous ones (prev_kv, versions).
+    let (_dir, _db, mut store) = open();
+    let tree = store.tree.clone();
+    let mut batch = sled::Batch::default();
+    for value in ["1", "2", "3"] {
+        let mut txn = store.write(&mut batch);
+        txn.put(b"k", value.as_bytes().to_vec(), 0).unwrap();
+        txn.finish();
+    }
+    let txn = store.write(&mut batch);
+    let seen = txn.get(b"k").unwrap().unwrap();
+    assert_eq!(
+        (seen.value.as_slice(), seen.version, seen.mod_revision),
+        (&b"3"[..], 3, 4)
+    );
+    drop(txn);
+    tree.apply_batch(batch).unwrap();
+    store.batch_applied();
+    assert_eq!(
+        get(&store, "k", 0),
+        vec![("k".to_string(), "3".to_string())]
+    );
+    assert_eq!(
+        get(&store, "k", 2),
+        vec![("k".to_string(), "1".to_string())]
+    );
+}

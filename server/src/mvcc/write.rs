@@ -7,7 +7,7 @@ use prost::Message;
 
 use super::index::{IndexEntry, KeyRange};
 use super::revision::Revision;
-use super::{range, MvccStore, Pending, META_REVISION};
+use super::{range, MvccStore, META_REVISION};
 use crate::error::Result;
 
 /// A write in progress. Changes are visible to reads made through this txn at once and
@@ -17,7 +17,6 @@ pub struct WriteTxn<'a> {
     batch: &'a mut sled::Batch,
     rev: i64,
     sub: i64,
-    pending: Pending,
     events: Vec<Event>,
 }
 
@@ -29,7 +28,6 @@ impl<'a> WriteTxn<'a> {
             batch,
             rev,
             sub: 0,
-            pending: Pending::new(),
             events: Vec::new(),
         }
     }
@@ -49,10 +47,7 @@ impl<'a> WriteTxn<'a> {
     }
 
     fn kv(&self, rev: Revision) -> Result<KeyValue> {
-        match self.pending.get(&rev) {
-            Some(kv) => Ok(kv.clone()),
-            None => self.store.kv_at(rev),
-        }
+        self.store.kv_at(rev)
     }
 
     /// Checks a revision a read inside this txn asks for (see [`MvccStore::check_revision`]).
@@ -149,7 +144,7 @@ impl<'a> WriteTxn<'a> {
         self.store
             .index
             .push(&kv.key, IndexEntry { rev, tombstone });
-        self.pending.insert(rev, kv);
+        self.store.unflushed.insert(rev, kv);
     }
 
     /// Ends the write. If anything changed, the store's revision advances and the change

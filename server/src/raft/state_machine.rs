@@ -21,7 +21,10 @@ use crate::apply;
 use crate::cluster::bootstrap::LOCAL_KEYS;
 use crate::mvcc::MvccStore;
 use crate::state::KvState;
-use etcd_proto::raftrequestpb::{raft_response::Response, Empty, RaftResponse};
+use etcd_proto::raftrequestpb::raft_request::Request;
+use etcd_proto::raftrequestpb::{
+    raft_response::Response, Empty, RaftRequest, RaftResponse, ResponseBatch,
+};
 
 const APPLIED: &[u8] = b"m/applied";
 const MEMBERSHIP: &[u8] = b"m/membership";
@@ -149,35 +152,59 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
     {
+        // All entries of one call go to the backend in one atomic batch together with the
+        // last applied log id; the store stays write-locked until the batch is in, so no
+        // reader sees an index entry whose record is not stored yet.
         let mut out = Vec::new();
+        let mut published = Vec::new();
+        let mut batch = sled::Batch::default();
+        let mut mvcc = self.state.mvcc.write();
+        let mut last_applied = None;
         for entry in entries {
-            let mut batch = sled::Batch::default();
-            batch.insert(APPLIED, encode(&Some(entry.log_id))?);
-            let mut mvcc = self.state.mvcc.write();
-            let (response, events) = match entry.payload {
+            last_applied = Some(entry.log_id);
+            let response = match entry.payload {
                 EntryPayload::Normal(p) => {
                     let mut lessor = self.state.lessor.lock();
-                    let o = apply::apply(&mut mvcc, &mut lessor, &mut batch, p.0);
-                    (o.response, o.events)
+                    let mut apply_one = |req| {
+                        let o = apply::apply(&mut mvcc, &mut lessor, &mut batch, req);
+                        if !o.events.is_empty() {
+                            published.push((o.response.revision, o.events));
+                        }
+                        o.response
+                    };
+                    match p.0.request {
+                        Some(Request::Batch(b)) => {
+                            let responses: Vec<RaftResponse> =
+                                b.requests.into_iter().map(&mut apply_one).collect();
+                            RaftResponse {
+                                response: Some(Response::Batch(ResponseBatch { responses })),
+                                revision: mvcc.current_revision(),
+                            }
+                        }
+                        request => apply_one(RaftRequest { request }),
+                    }
                 }
                 EntryPayload::Membership(m) => {
                     let stored = StoredMembership::new(Some(entry.log_id), m);
                     batch.insert(MEMBERSHIP, encode(&stored)?);
-                    (empty_response(&mvcc), Vec::new())
+                    empty_response(&mvcc)
                 }
-                EntryPayload::Blank => (empty_response(&mvcc), Vec::new()),
+                EntryPayload::Blank => empty_response(&mvcc),
             };
+            out.push(Applied(response));
+        }
+        if let Some(log_id) = last_applied {
+            batch.insert(APPLIED, encode(&Some(log_id))?);
             self.state
                 .backend
                 .state
                 .apply_batch(batch)
                 .map_err(storage_err)?;
-            let revision = mvcc.current_revision();
-            drop(mvcc);
-            if !events.is_empty() {
-                self.state.hub.publish(revision, events);
-            }
-            out.push(Applied(response));
+        }
+        mvcc.batch_applied();
+        drop(mvcc);
+        for (revision, events) in published {
+            self.state.hub.publish(revision, events);
         }
         Ok(out)
     }

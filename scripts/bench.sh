@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Benchmarks our etcd against Debian's etcd 3.4 on this machine, side by side, with
+# etcd-benchmark (etcd's `benchmark` flags). Not part of the test suite.
+#
+#   bash scripts/bench.sh [members]     # members: 1 (default) or 3
+#
+# Prints a markdown table of requests/sec for each row and the ratio ours/etcd.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+members=${1:-1}
+cargo build --release --bins >/dev/null
+ours=target/release/etcd
+bench=target/release/etcd-benchmark
+work=$(mktemp -d)
+trap 'pkill -P $$ || true; kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+
+# start_cluster <binary> <base port> -> endpoints on stdout
+start_cluster() {
+  local bin=$1 base=$2 cluster="" eps=""
+  for i in $(seq 0 $((members - 1))); do
+    cluster+="${cluster:+,}m$i=http://127.0.0.1:$((base + 10 * i + 1))"
+  done
+  for i in $(seq 0 $((members - 1))); do
+    local c=$((base + 10 * i)) p=$((base + 10 * i + 1))
+    "$bin" --name "m$i" --data-dir "$work/$base-m$i" \
+      --listen-client-urls "http://127.0.0.1:$c" --advertise-client-urls "http://127.0.0.1:$c" \
+      --listen-peer-urls "http://127.0.0.1:$p" --initial-advertise-peer-urls "http://127.0.0.1:$p" \
+      --initial-cluster "$cluster" >"$work/$base-m$i.log" 2>&1 &
+    eps+="${eps:+,}127.0.0.1:$c"
+  done
+  for _ in $(seq 100); do
+    ETCDCTL_API=3 etcdctl --endpoints "$eps" endpoint health >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  echo "$eps"
+}
+
+rows=(
+  "put 1 client|--conns=1 --clients=1 put --total=3000 --key-size=8 --val-size=256"
+  "put 100 conns/1000 clients|--conns=100 --clients=1000 put --total=30000 --key-size=8 --val-size=256"
+  "range linearizable|--conns=100 --clients=1000 range foo --total=50000 --consistency=l"
+  "range serializable|--conns=100 --clients=1000 range foo --total=50000 --consistency=s"
+)
+
+qps() { # <endpoints> <args...>
+  local eps=$1; shift
+  # shellcheck disable=SC2068
+  "$bench" --endpoints "$eps" $@ 2>/dev/null | awk '/Requests\/sec/ {print $2}'
+}
+
+etcd_eps=$(start_cluster /usr/bin/etcd 41000)
+ours_eps=$(start_cluster "$ours" 42000)
+ETCDCTL_API=3 etcdctl --endpoints "$etcd_eps" put foo bar >/dev/null
+ETCDCTL_API=3 etcdctl --endpoints "$ours_eps" put foo bar >/dev/null
+
+echo "| row ($members member(s)) | etcd 3.4 req/s | ours req/s | ours/etcd |"
+echo "|---|---:|---:|---:|"
+for row in "${rows[@]}"; do
+  name=${row%%|*} args=${row#*|}
+  e=$(qps "$etcd_eps" $args)
+  o=$(qps "$ours_eps" $args)
+  ratio=$(awk -v o="$o" -v e="$e" 'BEGIN { if (e > 0) printf "%.2f", o / e; else print "n/a" }')
+  echo "| $name | $e | $o | $ratio |"
+done
