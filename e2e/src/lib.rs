@@ -306,14 +306,19 @@ pub fn etcdctl(endpoints: &str, args: &[&str], input: Option<&str>) -> Output {
     child.wait_with_output().expect("etcdctl output")
 }
 
-/// The normalised "exit status + stdout + stderr" of an etcdctl run.
-pub fn transcript(out: &Output) -> String {
-    normalise(&format!(
+/// The "exit status + stdout + stderr" of an etcdctl run, as printed.
+pub fn raw_transcript(out: &Output) -> String {
+    format!(
         "exit={}\n{}{}",
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
-    ))
+    )
+}
+
+/// The normalised "exit status + stdout + stderr" of an etcdctl run.
+pub fn transcript(out: &Output) -> String {
+    normalise(&raw_transcript(out))
 }
 
 /// One reference member and one of ours, for differential tests.

@@ -118,12 +118,14 @@ pub struct Finished {
 }
 
 impl Finished {
+    /// `exit=<code>`, stdout and stderr, as printed.
+    pub fn raw_transcript(&self) -> String {
+        format!("exit={}\n{}{}", self.exit, self.stdout, self.stderr)
+    }
+
     /// The normalised `exit=<code>`, stdout and stderr, as [`crate::transcript`] gives.
     pub fn transcript(&self) -> String {
-        normalise(&format!(
-            "exit={}\n{}{}",
-            self.exit, self.stdout, self.stderr
-        ))
+        normalise(&self.raw_transcript())
     }
 }
 

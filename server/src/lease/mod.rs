@@ -107,11 +107,12 @@ impl Lessor {
         self.leases.get(&id)
     }
 
-    /// IDs of all leases.
+    /// IDs of all leases, soonest expiry first as etcd lists them (leases without a
+    /// deadline, on a member that is not the leader, last; ties by ID).
     pub fn ids(&self) -> Vec<i64> {
-        let mut ids: Vec<i64> = self.leases.keys().copied().collect();
-        ids.sort_unstable();
-        ids
+        let mut leases: Vec<&Lease> = self.leases.values().collect();
+        leases.sort_by_key(|l| (l.deadline.is_none(), l.deadline, l.id));
+        leases.into_iter().map(|l| l.id).collect()
     }
 
     /// Applies a replicated grant. Returns the TTL actually granted.
@@ -277,5 +278,18 @@ mod tests {
         assert!(l.expired(later).is_empty());
         assert_eq!(l.renew(1).unwrap(), (1, true));
         assert_eq!(l.renew(9), Err(EtcdError::LeaseNotFound));
+    }
+
+    #[test]
+    fn leases_are_listed_by_expiry() {
+        let (_d, t) = tree();
+        let mut l = Lessor::open(&t, 1).unwrap();
+        let mut b = sled::Batch::default();
+        for (id, ttl) in [(1, 60), (2, 100), (3, 30)] {
+            l.grant(id, ttl, &mut b).unwrap();
+        }
+        assert_eq!(l.ids(), vec![1, 2, 3], "no deadlines: by ID");
+        l.promote(Duration::from_secs(0));
+        assert_eq!(l.ids(), vec![3, 1, 2]);
     }
 }
