@@ -59,15 +59,21 @@ pub fn txn(r: &TxnRequest, max_ops: usize) -> Result<()> {
     Ok(())
 }
 
-/// A deleted range: `end` empty is a single key, `[0]` is "to the end of the keyspace".
+/// A deleted range: `end` empty is a single key.
 struct Deleted {
     start: Vec<u8>,
     end: Vec<u8>,
 }
 
 impl Deleted {
+    /// etcd checks overlaps on plain byte-string intervals `[start, end)`: a delete "from a
+    /// key" (`end` = `[0]`) is an empty interval there and conflicts with no put.
     fn covers(&self, k: &[u8]) -> bool {
-        crate::mvcc::index::KeyRange::new(&self.start, &self.end).contains(k)
+        if self.end.is_empty() {
+            k == self.start
+        } else {
+            self.start.as_slice() <= k && k < self.end.as_slice()
+        }
     }
 }
 
@@ -168,6 +174,15 @@ mod tests {
         assert_eq!(txn(&t, 128), Err(EtcdError::DuplicateKey));
         let t = TxnRequest {
             success: vec![del_op("a", "c"), put_op("c")],
+            ..Default::default()
+        };
+        assert_eq!(txn(&t, 128), Ok(()));
+    }
+
+    #[test]
+    fn deleting_from_a_key_conflicts_with_no_put() {
+        let t = TxnRequest {
+            success: vec![del_op("a", "\0"), put_op("b"), put_op("a")],
             ..Default::default()
         };
         assert_eq!(txn(&t, 128), Ok(()));
