@@ -1,7 +1,7 @@
 //! Blanks what legitimately differs between two etcd members answering the same request:
 //! member/cluster IDs (derived from ports), raft terms, lease IDs (chosen by the server),
-//! ports and client-side timestamps. Revisions are kept: both members start empty, so the
-//! same commands must produce the same revisions.
+//! ports, client-side timestamps and how long a health check took. Revisions are kept: both
+//! members start empty, so the same commands must produce the same revisions.
 
 use std::sync::LazyLock;
 
@@ -14,6 +14,7 @@ static RULES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
             r#""$1":<n>"#,
         ),
         (r#""ts":"[^"]*""#, r#""ts":"<ts>""#),
+        (r#"(took = |"took":")[0-9.]+(ns|µs|ms|s)\b"#, "${1}<took>"),
         (r"client-[0-9a-f-]{36}", "client-<uuid>"),
         (r"127\.0\.0\.1:\d+", "127.0.0.1:<port>"),
         (r"\b[0-9a-f]{13,16}\b", "<hexid>"),
@@ -53,6 +54,14 @@ mod tests {
         assert_eq!(
             normalise("http://127.0.0.1:40123 is healthy"),
             "http://127.0.0.1:<port> is healthy"
+        );
+        assert_eq!(
+            normalise("is healthy: successfully committed proposal: took = 1.805682ms"),
+            "is healthy: successfully committed proposal: took = <took>"
+        );
+        assert_eq!(
+            normalise(r#"{"health":true,"took":"912.3µs"}"#),
+            r#"{"health":true,"took":"<took>"}"#
         );
         assert_eq!(normalise("foo\nbar\n"), "foo\nbar\n");
     }

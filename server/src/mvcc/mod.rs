@@ -35,6 +35,8 @@ pub struct MvccStore {
     tree: sled::Tree,
     index: KeyIndex,
     current: i64,
+    /// The last compacted revision; -1 before the first compaction (as etcd's
+    /// `compactMainRev`), so that revision 0 can be compacted once on a fresh store.
     compacted: i64,
     /// Records written into a backend batch that has not been applied yet: later writes
     /// of the same batch (a batched raft entry) read them from here.
@@ -62,7 +64,7 @@ impl MvccStore {
             );
             current = current.max(rev.main);
         }
-        let compacted = read_i64(&tree, META_COMPACTED)?.unwrap_or(0);
+        let compacted = read_i64(&tree, META_COMPACTED)?.unwrap_or(-1);
         Ok(MvccStore {
             tree,
             index,
@@ -79,7 +81,7 @@ impl MvccStore {
 
     /// The revision of the last compaction (0 if never compacted).
     pub fn compacted_revision(&self) -> i64 {
-        self.compacted
+        self.compacted.max(0)
     }
 
     /// Checks that `rev` (0 = current) can be read, as etcd's mvcc does.

@@ -166,6 +166,19 @@ fn compaction_and_revision_errors() {
 }
 
 #[test]
+fn a_fresh_store_compacts_revision_zero_once() {
+    let (_d, _db, mut s) = open();
+    assert_eq!(s.compacted_revision(), 0);
+    s.compact(0, &mut sled::Batch::default()).unwrap();
+    assert_eq!(
+        s.compact(0, &mut sled::Batch::default()),
+        Err(EtcdError::Compacted)
+    );
+    s.compact(1, &mut sled::Batch::default()).unwrap();
+    assert_eq!(s.check_revision(1), Ok(1));
+}
+
+#[test]
 fn reopen_rebuilds_index_and_revision() {
     let (d, db, mut s) = open();
     apply(&mut s, |t| {
