@@ -12,7 +12,8 @@ cargo build --release --bins >/dev/null
 ours=target/release/etcd
 bench=target/release/etcd-benchmark
 work=$(mktemp -d)
-trap 'pkill -P $$ || true; kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+# Members are started inside command substitutions, so their PIDs are recorded in a file.
+trap 'xargs -r kill -9 < "$work/pids" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 # start_cluster <binary> <base port> -> endpoints on stdout
 start_cluster() {
@@ -26,6 +27,7 @@ start_cluster() {
       --listen-client-urls "http://127.0.0.1:$c" --advertise-client-urls "http://127.0.0.1:$c" \
       --listen-peer-urls "http://127.0.0.1:$p" --initial-advertise-peer-urls "http://127.0.0.1:$p" \
       --initial-cluster "$cluster" >"$work/$base-m$i.log" 2>&1 &
+    echo $! >>"$work/pids"
     eps+="${eps:+,}127.0.0.1:$c"
   done
   for _ in $(seq 100); do

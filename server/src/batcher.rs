@@ -78,7 +78,25 @@ async fn drive(raft: Raft, mut rx: mpsc::UnboundedReceiver<(RaftRequest, Waiter)
         tokio::spawn(async move {
             let _slot = slot;
             propose(&raft, batch).await;
+            tell_followers(&raft).await;
         });
+    }
+}
+
+/// Sends the new commit index to followers now rather than with the next heartbeat: a
+/// follower answers a forwarded write, and serves a read index, only once it has applied
+/// the entry, which it can do only when it knows the entry is committed.
+async fn tell_followers(raft: &Raft) {
+    let has_followers = raft
+        .metrics()
+        .borrow()
+        .membership_config
+        .membership()
+        .nodes()
+        .nth(1)
+        .is_some();
+    if has_followers {
+        let _ = raft.trigger().heartbeat().await;
     }
 }
 

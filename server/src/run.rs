@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::cluster::bootstrap::{bootstrap, load_identity, BootstrapError, InitialCluster};
@@ -232,7 +233,9 @@ async fn publish(server: &EtcdServer, cfg: &Config) {
 /// Serves `router` on `listener` in the background.
 fn serve(listener: TcpListener, router: axum::Router, what: &'static str, addr: String) {
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
+        if let Err(e) =
+            axum::serve(listener.tap_io(|tcp| drop(tcp.set_nodelay(true))), router).await
+        {
             tracing::error!(target: "embed", "serving {what} requests on {addr} failed: {e}");
         }
     });
