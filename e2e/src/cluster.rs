@@ -18,16 +18,21 @@ pub struct Status {
     pub revision: i64,
 }
 
+/// `--initial-cluster` for members m0..m{n-1} on `ports`.
+pub fn initial_cluster(ports: &[Ports]) -> String {
+    ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("m{i}={}", p.peer_url()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 impl Cluster {
     /// Starts `n` members named m0..m{n-1} and waits until every one is healthy.
     pub fn start(flavor: Flavor, n: usize, extra: &[&str]) -> Cluster {
         let ports: Vec<Ports> = (0..n).map(|_| Ports::free()).collect();
-        let initial = ports
-            .iter()
-            .enumerate()
-            .map(|(i, p)| format!("m{i}={}", p.peer_url()))
-            .collect::<Vec<_>>()
-            .join(",");
+        let initial = initial_cluster(&ports);
         Cluster::start_on(flavor, ports, &initial, extra)
     }
 

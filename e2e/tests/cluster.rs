@@ -218,12 +218,7 @@ fn full_cluster_restart_keeps_all_data() {
 #[test]
 fn member_and_cluster_ids_match_etcd_for_the_same_configuration() {
     let ports: Vec<Ports> = (0..3).map(|_| Ports::free()).collect();
-    let initial = ports
-        .iter()
-        .enumerate()
-        .map(|(i, p)| format!("m{i}={}", p.peer_url()))
-        .collect::<Vec<_>>()
-        .join(",");
+    let initial = etcd_e2e::cluster::initial_cluster(&ports);
     let ids = |flavor: Flavor, token: &str| {
         let ports = ports.clone();
         let cluster = Cluster::start_on(
