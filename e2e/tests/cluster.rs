@@ -254,3 +254,33 @@ fn member_and_cluster_ids_match_etcd_for_the_same_configuration() {
         "a different token makes a different cluster"
     );
 }
+
+#[test]
+fn a_new_leader_extends_leases_and_then_expires_them() {
+    let mut cluster = Cluster::start(Flavor::Ours, 3, &[]);
+    let leader = cluster.leader(Duration::from_secs(10));
+    let follower = (leader + 1) % 3;
+    let granted = cluster.members[follower].ctl_ok(&["lease", "grant", "4"]);
+    let id = granted.split_whitespace().nth(1).unwrap().to_string();
+    cluster.members[follower].ctl_ok(&["put", "leased", "v", &format!("--lease={id}")]);
+    let started = std::time::Instant::now();
+    cluster.members[leader].kill9();
+    cluster.leader(Duration::from_secs(10));
+    // Past the lease's original 4 s: the election must not have let it expire, because
+    // the new leader extends every lease when it takes over.
+    std::thread::sleep(Duration::from_millis(4500).saturating_sub(started.elapsed()));
+    let still = cluster.members[follower].ctl_ok(&["get", "leased", "--print-value-only"]);
+    assert_eq!(still, "v\n", "a lease expired because of an election");
+    // ... and the new leader does expire it later.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !cluster.members[follower]
+        .ctl_ok(&["get", "leased"])
+        .is_empty()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new leader never expired the lease"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
