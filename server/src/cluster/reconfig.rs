@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
 use openraft::ChangeMembers;
 
 use super::attributes;
@@ -92,12 +93,21 @@ impl EtcdServer {
         Ok(())
     }
 
+    /// Commits a membership change. openraft runs one change at a time; a change that
+    /// finds another in progress (the leader promoting a caught-up member, say) waits for
+    /// it, as etcd queues configuration changes, within the caller's request timeout.
     async fn change(&self, changes: ChangeMembers<u64, MemberNode>) -> Result<()> {
-        self.raft
-            .change_membership(changes, false)
-            .await
-            .map_err(crate::raft_errors::from_write)?;
-        Ok(())
+        loop {
+            match self.raft.change_membership(changes.clone(), false).await {
+                Ok(_) => return Ok(()),
+                Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(
+                    ChangeMembershipError::InProgress(_),
+                ))) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(crate::raft_errors::from_write(e)),
+            }
+        }
     }
 
     /// Adds a member with `peer_urls`; returns its view.
@@ -135,10 +145,8 @@ impl EtcdServer {
             client_urls: Vec::new(),
             voter: !is_learner,
         };
-        self.raft
-            .add_learner(id, node, false)
-            .await
-            .map_err(crate::raft_errors::from_write)?;
+        self.change(ChangeMembers::AddNodes([(id, node)].into()))
+            .await?;
         tracing::info!(target: "etcdserver/membership", "added member {id:x} [{}] to cluster {:x}", urls.join(","), self.identity.cluster_id);
         Ok(MemberView {
             id,
