@@ -5,8 +5,8 @@ use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use crate::error::EtcdError;
 
 fn leader_gone(leader: Option<u64>) -> EtcdError {
-    // Until requests are forwarded between members, a follower answers like an etcd
-    // member that cannot reach a leader.
+    // Requests are routed to the leader before they reach raft (see `forward`); raft
+    // saying "forward" means leadership moved meanwhile, which etcd reports the same way.
     match leader {
         Some(_) => EtcdError::NotLeader,
         None => EtcdError::NoLeader,
