@@ -60,6 +60,10 @@ pub enum EtcdError {
     MemberNotLearner,
     #[error("etcdserver: can only promote a learner member which is in sync with leader")]
     LearnerNotReady,
+    #[error("etcdserver: bad leader transferee")]
+    BadLeaderTransferee,
+    #[error("etcdserver: request timed out, leader transfer took too long")]
+    LeaderTransferTimeout,
     /// Anything without an etcd counterpart (storage failures and the like).
     #[error("etcdserver: {0}")]
     Internal(String),
@@ -76,8 +80,8 @@ impl EtcdError {
             NoSpace => Code::ResourceExhausted,
             LeaseNotFound | MemberNotFound => Code::NotFound,
             LeaseExist | NotLeader | MemberExist | PeerUrlExist | NotEnoughStarted
-            | MemberNotLearner | LearnerNotReady => Code::FailedPrecondition,
-            NoLeader | Timeout | Stopped | NotCapable => Code::Unavailable,
+            | MemberNotLearner | LearnerNotReady | BadLeaderTransferee => Code::FailedPrecondition,
+            NoLeader | Timeout | Stopped | NotCapable | LeaderTransferTimeout => Code::Unavailable,
             Internal(_) => Code::Unknown,
         }
     }
@@ -111,6 +115,8 @@ impl EtcdError {
             MemberBadUrls,
             MemberNotLearner,
             LearnerNotReady,
+            BadLeaderTransferee,
+            LeaderTransferTimeout,
         ];
         known
             .into_iter()

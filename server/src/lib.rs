@@ -1,24 +1,29 @@
 //! An etcd member: etcd's v3 API served from an MVCC store on sled, replicated with
 //! openraft. See the workspace README for how the pieces fit together.
 
+pub mod alarm;
 pub mod api;
 pub mod apply;
 pub mod batcher;
 pub mod cluster;
+pub mod compactor;
 pub mod config;
 pub mod error;
 pub mod forward;
 pub mod lease;
+pub mod leader_transfer;
 pub mod logging;
 pub mod metrics;
 pub mod mvcc;
 pub mod peer;
 pub mod raft;
+pub mod quota;
 pub mod raft_errors;
 pub mod read_barrier;
 pub mod run;
 pub mod server;
 pub mod state;
+pub mod snapshot;
 pub mod storage;
 pub mod tasks;
 pub mod version;

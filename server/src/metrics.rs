@@ -21,7 +21,7 @@ pub fn render(server: &EtcdServer) -> String {
         (s.current_revision(), s.compacted_revision(), s.key_count())
     };
     let m = server.raft.metrics().borrow().clone();
-    let db = server.state.backend.size_on_disk();
+    let db = server.state.backend.db_size();
     gauge(
         &mut out,
         "etcd_server_has_leader",

@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use crate::cluster::bootstrap::{bootstrap, load_identity, BootstrapError, InitialCluster};
 use crate::cluster::ids::url_string;
 use crate::config::{ClusterState, Config};
+use crate::raft::types::MemberNode;
 use crate::raft::{RaftSettings, RaftStartError};
 use crate::server::{EtcdServer, Identity, Limits};
 use crate::state::KvState;
@@ -100,6 +101,19 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         advertise_client_urls: &cfg.advertise_client_urls,
     };
     let boot = match load_identity(&backend)? {
+        Some(boot) if cfg.force_new_cluster => {
+            let me = MemberNode {
+                name: cfg.name.clone(),
+                peer_urls: cfg
+                    .initial_advertise_peer_urls
+                    .iter()
+                    .map(url_string)
+                    .collect(),
+                client_urls: cfg.advertise_client_urls.iter().map(url_string).collect(),
+                voter: true,
+            };
+            crate::cluster::force_new::force_new_cluster(&backend, boot, me)?
+        }
         Some(boot) => boot,
         None if cfg.initial_cluster_state == ClusterState::Existing => {
             crate::cluster::join::join(&backend, &init).await?
@@ -137,6 +151,10 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         if let Err(e) = raft.initialize(boot.members.clone()).await {
             tracing::warn!(target: "etcdserver", "raft already initialized: {e}");
         }
+        if boot.restarted {
+            // A restored or forced-new data dir: raft now holds the membership.
+            crate::cluster::bootstrap::clear_pending_members(&backend)?;
+        }
     }
     tracing::info!(target: "etcdserver", "starting server... [version: {API_VERSION}, cluster version: {API_VERSION}]");
 
@@ -145,6 +163,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         max_txn_ops: cfg.max_txn_ops as usize,
         request_timeout: Duration::from_secs(5) + 2 * cfg.election_timeout,
         strict_reconfig_check: cfg.strict_reconfig_check,
+        quota_bytes: cfg.quota_backend_bytes,
     };
     let identity = Identity {
         name: cfg.name.clone(),
@@ -162,6 +181,9 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         server.clone(),
         Duration::from_secs(300),
     ));
+    if let Some(mode) = cfg.auto_compaction {
+        tokio::spawn(crate::compactor::run(server.clone(), mode));
+    }
 
     tokio::spawn(crate::cluster::reconfig::promote_caught_up(
         server.clone(),
@@ -244,7 +266,8 @@ fn serve(listener: TcpListener, router: axum::Router, what: &'static str, addr: 
 /// Stops raft and flushes the backend, logging as etcd does.
 async fn stop(raft: &crate::raft::types::Raft, backend: &Backend, member_id: u64) {
     let _ = raft.shutdown().await;
-    let _ = backend.db.flush_async().await;
+    let _ = backend.wal().flush_async().await;
+    let _ = backend.flush_state();
     tracing::info!(target: "etcdserver", "stopped member {member_id:x}");
 }
 

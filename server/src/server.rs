@@ -32,6 +32,8 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// `--strict-reconfig-check`: refuse membership changes that could lose quorum.
     pub strict_reconfig_check: bool,
+    /// `--quota-backend-bytes`: the database size at which NOSPACE is raised.
+    pub quota_bytes: u64,
 }
 
 /// Who this member is.

@@ -7,7 +7,9 @@
 
 pub mod txn;
 
-use etcd_proto::etcdserverpb::{CompactionResponse, LeaseGrantResponse, LeaseRevokeResponse};
+use etcd_proto::etcdserverpb::{
+    AlarmResponse, CompactionResponse, LeaseGrantResponse, LeaseRevokeResponse,
+};
 use etcd_proto::etcdserverpb::{DeleteRangeRequest, DeleteRangeResponse, PutRequest, PutResponse};
 use etcd_proto::mvccpb::{event::EventType, Event};
 use etcd_proto::raftrequestpb::raft_request::Request;
@@ -16,6 +18,7 @@ use etcd_proto::raftrequestpb::{ApplyError, Empty, RaftRequest, RaftResponse};
 
 use prost::Message;
 
+use crate::alarm::Alarms;
 use crate::error::{EtcdError, Result};
 use crate::lease::Lessor;
 use crate::mvcc::{MvccStore, WriteTxn};
@@ -27,15 +30,22 @@ pub struct Outcome {
     pub events: Vec<Event>,
 }
 
+/// The state one request applies to.
+pub struct Target<'a> {
+    pub mvcc: &'a mut MvccStore,
+    pub lessor: &'a mut Lessor,
+    pub alarms: &'a mut Alarms,
+}
+
 /// Applies `req`, queueing its backend changes in `batch`.
-pub fn apply(
-    mvcc: &mut MvccStore,
-    lessor: &mut Lessor,
-    batch: &mut sled::Batch,
-    req: RaftRequest,
-) -> Outcome {
+pub fn apply(t: &mut Target<'_>, batch: &mut sled::Batch, req: RaftRequest) -> Outcome {
+    let (mvcc, lessor) = (&mut *t.mvcc, &mut *t.lessor);
     let mut events = Vec::new();
-    let result = dispatch(mvcc, lessor, batch, req, &mut events);
+    let result = if t.alarms.no_space() && grows_store(&req) {
+        Err(EtcdError::NoSpace)
+    } else {
+        dispatch(mvcc, lessor, t.alarms, batch, req, &mut events)
+    };
     for ev in &events {
         let kv = ev.kv.as_ref().expect("events carry a key-value");
         let prev = ev.prev_kv.as_ref().map_or(0, |p| p.lease);
@@ -61,9 +71,19 @@ pub fn apply(
     }
 }
 
+/// What etcd's capped applier refuses while the NOSPACE alarm is active.
+fn grows_store(req: &RaftRequest) -> bool {
+    match &req.request {
+        Some(Request::Put(_)) | Some(Request::LeaseGrant(_)) => true,
+        Some(Request::Txn(t)) => !txn::puts(t).is_empty(),
+        _ => false,
+    }
+}
+
 fn dispatch(
     mvcc: &mut MvccStore,
     lessor: &mut Lessor,
+    alarms: &mut Alarms,
     batch: &mut sled::Batch,
     req: RaftRequest,
     events: &mut Vec<Event>,
@@ -126,6 +146,10 @@ fn dispatch(
                 "a request batch cannot be nested".into(),
             ))
         }
+        Request::Alarm(a) => Response::Alarm(AlarmResponse {
+            header: None,
+            alarms: alarms.apply(&a, batch),
+        }),
         Request::MemberAttributes(a) => {
             batch.insert(crate::cluster::attributes::key(a.id), a.encode_to_vec());
             Response::Empty(Empty {})

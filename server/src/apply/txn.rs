@@ -129,6 +129,19 @@ pub fn is_read_only(req: &TxnRequest) -> bool {
         })
 }
 
+/// Puts anywhere in the txn tree, on either branch: what makes a txn grow the store.
+pub fn puts(req: &TxnRequest) -> Vec<&etcd_proto::etcdserverpb::PutRequest> {
+    let mut out = Vec::new();
+    for op in req.success.iter().chain(&req.failure) {
+        match &op.request {
+            Some(Request::RequestPut(p)) => out.push(p),
+            Some(Request::RequestTxn(t)) => out.extend(puts(t)),
+            _ => {}
+        }
+    }
+    out
+}
+
 /// Checks the ops the path selects, before anything is written.
 pub fn validate(lessor: &Lessor, txn: &WriteTxn<'_>, req: &TxnRequest, path: &Path) -> Result<()> {
     let mut i = 0;

@@ -4,15 +4,22 @@
 use std::collections::BTreeMap;
 
 use super::ids::{cluster_id, member_id, url_string};
-use crate::raft::types::MemberNode;
+use crate::raft::types::{decode, encode, MemberNode};
 use crate::storage::Backend;
 
 const MEMBER_ID: &[u8] = b"m/member_id";
 const CLUSTER_ID: &[u8] = b"m/cluster_id";
+/// The membership a restored or forced-new member initializes raft with on its next start.
+const PENDING_MEMBERS: &[u8] = b"m/pending_members";
 
 /// Backend keys that belong to this member alone: never sent in, nor replaced by, a
 /// snapshot.
-pub const LOCAL_KEYS: &[&[u8]] = &[MEMBER_ID, CLUSTER_ID];
+pub const LOCAL_KEYS: &[&[u8]] = &[MEMBER_ID, CLUSTER_ID, PENDING_MEMBERS];
+
+/// Whether `key` is one of the [`LOCAL_KEYS`].
+pub fn is_local(key: &[u8]) -> bool {
+    LOCAL_KEYS.contains(&key)
+}
 
 /// Errors bootstrapping, with etcd's texts.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +38,8 @@ pub enum BootstrapError {
     NoRemote,
     #[error("backend: {0}")]
     Backend(#[from] sled::Error),
+    #[error("backend: corrupt pending membership: {0}")]
+    Pending(String),
 }
 
 /// The identity and the initial membership of a member.
@@ -55,25 +64,49 @@ pub struct InitialCluster<'a> {
 
 fn read_u64(backend: &Backend, key: &[u8]) -> Result<Option<u64>, sled::Error> {
     Ok(backend
-        .state
+        .state()
         .get(key)?
         .and_then(|v| Some(u64::from_be_bytes(v.as_ref().try_into().ok()?))))
 }
 
-/// The identity persisted by an earlier start, if any.
+/// The identity persisted by an earlier start, if any, with the membership raft still has
+/// to be initialized with when the data dir was restored or forced into a new cluster.
 pub fn load_identity(backend: &Backend) -> Result<Option<Bootstrap>, BootstrapError> {
     if let (Some(member_id), Some(cluster_id)) = (
         read_u64(backend, MEMBER_ID)?,
         read_u64(backend, CLUSTER_ID)?,
     ) {
+        let members = match backend.state().get(PENDING_MEMBERS)? {
+            Some(raw) => decode(&raw).map_err(|e| BootstrapError::Pending(e.to_string()))?,
+            None => BTreeMap::new(),
+        };
         return Ok(Some(Bootstrap {
             member_id,
             cluster_id,
             restarted: true,
-            members: BTreeMap::new(),
+            members,
         }));
     }
     Ok(None)
+}
+
+/// Records the membership raft is to be initialized with on the next start (after a
+/// restore, or `--force-new-cluster`).
+pub fn set_pending_members(
+    backend: &Backend,
+    members: &BTreeMap<u64, MemberNode>,
+) -> Result<(), BootstrapError> {
+    let raw = encode(members).map_err(|e| BootstrapError::Pending(e.to_string()))?;
+    backend.state().insert(PENDING_MEMBERS, raw)?;
+    backend.flush_state()?;
+    Ok(())
+}
+
+/// Forgets the pending membership once raft has been initialized with it.
+pub fn clear_pending_members(backend: &Backend) -> Result<(), BootstrapError> {
+    backend.state().remove(PENDING_MEMBERS)?;
+    backend.flush_state()?;
+    Ok(())
 }
 
 /// Persists a new member's identity before anything else is written.
@@ -85,8 +118,8 @@ pub fn persist_identity(
     let mut batch = sled::Batch::default();
     batch.insert(MEMBER_ID, &member_id.to_be_bytes()[..]);
     batch.insert(CLUSTER_ID, &cluster_id.to_be_bytes()[..]);
-    backend.state.apply_batch(batch)?;
-    backend.db.flush()?;
+    backend.state().apply_batch(batch)?;
+    backend.flush_state()?;
     Ok(())
 }
 

@@ -50,7 +50,7 @@ impl EtcdServer {
     /// Every member, voters and learners, with published names and client URLs.
     pub fn members(&self) -> Vec<MemberView> {
         let (nodes, voters) = self.membership();
-        let tree = &self.state.backend.state;
+        let tree = &self.state.backend.state();
         nodes
             .into_iter()
             .map(|(id, node)| {
@@ -68,7 +68,7 @@ impl EtcdServer {
     }
 
     fn is_started(&self, id: u64) -> bool {
-        attributes::load(&self.state.backend.state, id).is_some()
+        attributes::load(&self.state.backend.state(), id).is_some()
     }
 
     /// etcd's `isReadyToAddVotingMember`: the started voters must still be a quorum of

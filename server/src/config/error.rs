@@ -30,6 +30,8 @@ pub enum ConfigError {
     Rule(String),
     #[error("error setting up initial cluster: {0}")]
     InitialCluster(String),
+    #[error("error parsing CompactionRetention: {0}")]
+    CompactionRetention(String),
 }
 
 impl ConfigError {
@@ -37,7 +39,9 @@ impl ConfigError {
     pub fn report(&self) -> ExitCode {
         let now = chrono::Local::now().format("%Y-%m-%d %H:%M:%S%.6f");
         match self {
-            ConfigError::InitialCluster(_) => eprintln!("{now} C | etcdmain: {self}"),
+            ConfigError::InitialCluster(_) | ConfigError::CompactionRetention(_) => {
+                eprintln!("{now} C | etcdmain: {self}")
+            }
             _ => eprintln!("{now} E | etcdmain: error verifying flags, {self}. See 'etcd --help'."),
         }
         ExitCode::from(1)

@@ -65,7 +65,7 @@ pub const SECTIONS: &[(&str, &[Flag])] = &[
             v("listen-client-urls", "http://localhost:2379", H, "List of URLs to listen on for client traffic."),
             v("max-snapshots", "5", A, "Maximum number of snapshot files to retain (0 is unlimited)."),
             v("max-wals", "5", A, "Maximum number of wal files to retain (0 is unlimited)."),
-            v("quota-backend-bytes", "0", A, "Raise alarms when backend size exceeds the given quota (0 defaults to low space quota)."),
+            v("quota-backend-bytes", "0", H, "Raise alarms when backend size exceeds the given quota (0 defaults to low space quota)."),
             v("backend-batch-interval", "", A, "BackendBatchInterval is the maximum time before commit the backend transaction."),
             v("backend-batch-limit", "0", A, "BackendBatchLimit is the maximum operations before commit the backend transaction."),
             v("max-txn-ops", "128", H, "Maximum number of operations permitted in a transaction."),
@@ -91,8 +91,8 @@ pub const SECTIONS: &[(&str, &[Flag])] = &[
             v("discovery-srv-name", "", A, "Suffix to the dns srv name queried when bootstrapping."),
             b("strict-reconfig-check", "true", H, "Reject reconfiguration requests that would cause quorum loss."),
             b("pre-vote", "false", A, "Enable to run an additional Raft election phase."),
-            v("auto-compaction-retention", "0", A, "Auto compaction retention length. 0 means disable auto compaction."),
-            v("auto-compaction-mode", "periodic", A, "Interpret 'auto-compaction-retention' one of: periodic|revision."),
+            v("auto-compaction-retention", "0", H, "Auto compaction retention length. 0 means disable auto compaction."),
+            v("auto-compaction-mode", "periodic", H, "Interpret 'auto-compaction-retention' one of: periodic|revision."),
             b("enable-v2", "false", A, "Accept etcd V2 client requests."),
         ],
     ),
@@ -172,7 +172,7 @@ pub const SECTIONS: &[(&str, &[Flag])] = &[
     ),
     (
         "Unsafe feature",
-        &[b("force-new-cluster", "false", A, "Force to create a new one member cluster.")],
+        &[b("force-new-cluster", "false", H, "Force to create a new one member cluster.")],
     ),
 ];
 

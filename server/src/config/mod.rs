@@ -25,6 +25,18 @@ pub enum ClusterState {
     Existing,
 }
 
+/// etcd's default backend quota (2 GiB), used when `--quota-backend-bytes` is 0.
+pub const DEFAULT_QUOTA_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
+/// What auto-compaction keeps, from `--auto-compaction-mode` and `--auto-compaction-retention`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoCompaction {
+    /// Keep the history of the last period (`periodic`; a bare number means hours).
+    Periodic(Duration),
+    /// Keep the last N revisions (`revision`).
+    Revision(i64),
+}
+
 /// The typed configuration of a member.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -45,6 +57,12 @@ pub struct Config {
     pub max_txn_ops: u64,
     pub watch_progress_notify_interval: Duration,
     pub debug: bool,
+    /// `--quota-backend-bytes` (0 means etcd's default of 2 GiB).
+    pub quota_backend_bytes: u64,
+    /// `--auto-compaction-mode` with `--auto-compaction-retention`; `None` when disabled.
+    pub auto_compaction: Option<AutoCompaction>,
+    /// `--force-new-cluster`: restart this member's data as a one-member cluster.
+    pub force_new_cluster: bool,
     /// Things to log once logging is up (unknown env vars, accepted-only flags, ...).
     pub notices: Vec<String>,
 }
@@ -178,6 +196,35 @@ impl Typed {
         Ok(Duration::from_millis(self.parse(name, values::uint)?))
     }
 
+    /// etcd's reading of the retention: a bare number is hours (periodic) or revisions
+    /// (revision), anything else a Go duration; 0 disables auto-compaction.
+    fn auto_compaction(&self) -> Result<Option<AutoCompaction>, ConfigError> {
+        let mode = self.string("auto-compaction-mode");
+        let retention = self.string("auto-compaction-retention");
+        let parsed = match retention.parse::<u64>() {
+            Ok(n) if mode == "revision" => AutoCompaction::Revision(n as i64),
+            Ok(n) => AutoCompaction::Periodic(Duration::from_secs(n.saturating_mul(3600))),
+            Err(_) => {
+                let d = values::duration(&retention).map_err(ConfigError::CompactionRetention)?;
+                if mode == "revision" {
+                    AutoCompaction::Revision(d.as_nanos() as i64)
+                } else {
+                    AutoCompaction::Periodic(d)
+                }
+            }
+        };
+        if mode != "periodic" && mode != "revision" {
+            return Err(ConfigError::Rule(format!(
+                "unknown auto-compaction-mode {mode:?}"
+            )));
+        }
+        Ok(match parsed {
+            AutoCompaction::Periodic(d) if d.is_zero() => None,
+            AutoCompaction::Revision(0) => None,
+            other => Some(other),
+        })
+    }
+
     fn build(&self, notices: &mut Vec<String>) -> Result<Config, ConfigError> {
         // Validate every flag, including those this build only accepts.
         for f in flags::all() {
@@ -220,12 +267,7 @@ impl Typed {
             "new" | "existing" => Ok(()),
             _ => Err("invalid value".to_string()),
         })?;
-        let mode = self.string("auto-compaction-mode");
-        if mode != "periodic" && mode != "revision" {
-            return Err(ConfigError::Rule(format!(
-                "unknown auto-compaction-mode {mode:?}"
-            )));
-        }
+        let auto_compaction = self.auto_compaction()?;
         let logger = self.string("logger");
         if logger != "capnslog" && logger != "zap" {
             return Err(ConfigError::Rule(format!(
@@ -315,6 +357,12 @@ impl Typed {
                 values::duration,
             )?,
             debug: self.parse("debug", values::boolean)? || log_level == "debug",
+            quota_backend_bytes: match self.parse("quota-backend-bytes", values::uint)? {
+                0 => DEFAULT_QUOTA_BYTES,
+                n => n,
+            },
+            auto_compaction,
+            force_new_cluster: self.parse("force-new-cluster", values::boolean)?,
             name,
             notices: Vec::new(),
         })

@@ -139,8 +139,33 @@ fn etcds_consistency_rules() {
 
 #[test]
 fn accepted_only_flags_are_reported() {
-    let cfg = load_args(&["--enable-v2", "--quota-backend-bytes=1024"], &[]).unwrap();
+    let cfg = load_args(&["--enable-v2", "--max-wals=3"], &[]).unwrap();
     assert_eq!(cfg.notices.len(), 2, "{:?}", cfg.notices);
+}
+
+#[test]
+fn auto_compaction_retention_reads_like_etcd() {
+    let retention = |args: &[&str]| load_args(args, &[]).unwrap().auto_compaction;
+    assert_eq!(retention(&[]), None);
+    assert_eq!(
+        retention(&["--auto-compaction-retention=2"]),
+        Some(AutoCompaction::Periodic(Duration::from_secs(7200)))
+    );
+    assert_eq!(
+        retention(&["--auto-compaction-retention=30m"]),
+        Some(AutoCompaction::Periodic(Duration::from_secs(1800)))
+    );
+    assert_eq!(
+        retention(&[
+            "--auto-compaction-mode=revision",
+            "--auto-compaction-retention=1000"
+        ]),
+        Some(AutoCompaction::Revision(1000))
+    );
+    assert_eq!(
+        error_of(&["--auto-compaction-retention=abc"], &[]),
+        "error parsing CompactionRetention: time: invalid duration \"abc\""
+    );
 }
 
 #[test]

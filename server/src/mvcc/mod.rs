@@ -74,6 +74,11 @@ impl MvccStore {
         })
     }
 
+    /// Points the store at a rewritten copy of its tree (after defragmentation).
+    pub fn replace_tree(&mut self, tree: sled::Tree) {
+        self.tree = tree;
+    }
+
     /// The revision of the last change (1 for an empty store, as in etcd).
     pub fn current_revision(&self) -> i64 {
         self.current
@@ -176,6 +181,22 @@ impl MvccStore {
         self.compacted = rev;
         batch.insert(META_COMPACTED, &rev.to_be_bytes()[..]);
         Ok(())
+    }
+
+    /// etcd's HashKV: a CRC-32C over the history up to `rev` (0 = current), equal on every
+    /// member that applied the same entries; also answers the compacted revision.
+    pub fn hash_kv(&self, rev: i64) -> Result<(u32, i64)> {
+        let at = self.check_revision(rev)?;
+        let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+        let mut digest = crc.digest();
+        let start = [HISTORY_PREFIX];
+        let end = Revision::new(at.saturating_add(1), 0).to_key();
+        for item in self.tree.range(&start[..]..&end[..]) {
+            let (k, v) = item?;
+            digest.update(&k);
+            digest.update(&v);
+        }
+        Ok((digest.finalize(), self.compacted_revision()))
     }
 
     /// Number of keys the index tracks.

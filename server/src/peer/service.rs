@@ -7,13 +7,16 @@ use etcd_proto::etcdserverpb::{
     LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
 };
 use etcd_proto::raftpeerpb::raft_peer_server::{RaftPeer, RaftPeerServer};
-use etcd_proto::raftpeerpb::{RaftMessage, ReadIndexRequest, ReadIndexResponse};
+use etcd_proto::raftpeerpb::{
+    CampaignRequest, CampaignResponse, RaftMessage, ReadIndexRequest, ReadIndexResponse,
+};
 use etcd_proto::raftrequestpb::{RaftRequest, RaftResponse};
 use tonic::{Request, Response, Status};
 
 use super::client::{CLUSTER_HEADER, FROM_HEADER, MAX_PEER_MESSAGE, REMOVED};
 use super::{decode, encode};
 use crate::api::v3::cluster::ClusterService;
+use crate::error::EtcdError;
 use crate::server::EtcdServer;
 use etcd_proto::etcdserverpb::cluster_server::ClusterServer;
 
@@ -123,6 +126,20 @@ impl RaftPeer for PeerService {
         Ok(Response::new(
             self.server.lease_time_to_live(req.into_inner()).await?,
         ))
+    }
+
+    async fn campaign(
+        &self,
+        req: Request<CampaignRequest>,
+    ) -> Result<Response<CampaignResponse>, Status> {
+        self.check_sender(&req)?;
+        self.server
+            .raft
+            .trigger()
+            .elect()
+            .await
+            .map_err(|e| EtcdError::Internal(e.to_string()))?;
+        Ok(Response::new(CampaignResponse {}))
     }
 }
 

@@ -34,7 +34,7 @@ impl LogStore {
     /// Creates the store and starts its flusher thread.
     pub fn new(backend: Backend) -> Self {
         let (tx, rx) = mpsc::channel();
-        let db = backend.db.clone();
+        let db = backend.wal().clone();
         std::thread::Builder::new()
             .name("raft-log-flusher".into())
             .spawn(move || flush_loop(db, rx))
@@ -64,7 +64,11 @@ impl LogStore {
     }
 
     async fn flush(&self) -> Result<(), StorageError> {
-        self.backend.db.flush_async().await.map_err(storage_err)?;
+        self.backend
+            .wal()
+            .flush_async()
+            .await
+            .map_err(storage_err)?;
         Ok(())
     }
 }
@@ -184,6 +188,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        // The state may lag the log on disk (see `storage`); it must hold everything up to
+        // the purge point before the entries go.
+        self.backend.flush_state().map_err(storage_err)?;
         self.set_meta(PURGED, &log_id)?;
         let mut batch = sled::Batch::default();
         for item in self.backend.raft_log.range(..=index_key(log_id.index)) {

@@ -18,7 +18,7 @@ use super::types::{
     TypeConfig,
 };
 use crate::apply;
-use crate::cluster::bootstrap::LOCAL_KEYS;
+use crate::cluster::bootstrap::is_local;
 use crate::mvcc::MvccStore;
 use crate::state::KvState;
 use etcd_proto::raftrequestpb::raft_request::Request;
@@ -29,8 +29,31 @@ use etcd_proto::raftrequestpb::{
 const APPLIED: &[u8] = b"m/applied";
 const MEMBERSHIP: &[u8] = b"m/membership";
 
-fn is_local(key: &[u8]) -> bool {
-    LOCAL_KEYS.contains(&key)
+/// Whether `key` records how far this member's raft has applied (not replicated data).
+pub fn is_raft_position(key: &[u8]) -> bool {
+    key == APPLIED || key == MEMBERSHIP
+}
+
+/// Drops how far raft had applied (position, membership, last snapshot) so raft can be
+/// initialized afresh over the same data; answers the membership it had.
+pub fn forget_raft_position(
+    backend: &crate::storage::Backend,
+) -> Result<Option<StoredMembership>, StorageError> {
+    let tree = backend.state();
+    let old = match tree.get(MEMBERSHIP).map_err(storage_err)? {
+        Some(raw) => Some(decode(&raw)?),
+        None => None,
+    };
+    let mut batch = sled::Batch::default();
+    batch.remove(APPLIED);
+    batch.remove(MEMBERSHIP);
+    tree.apply_batch(batch).map_err(storage_err)?;
+    backend.flush_state().map_err(storage_err)?;
+    match std::fs::remove_file(backend.dir().join("snap").join("current.snap")) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(storage_err(e)),
+        _ => {}
+    }
+    Ok(old)
 }
 
 /// A snapshot as stored in `member/snap/` and sent to followers.
@@ -55,7 +78,7 @@ impl StateMachine {
     }
 
     fn read<T: for<'de> Deserialize<'de>>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
-        match self.state.backend.state.get(key).map_err(storage_err)? {
+        match self.state.backend.state().get(key).map_err(storage_err)? {
             Some(raw) => decode(&raw).map(Some),
             None => Ok(None),
         }
@@ -82,25 +105,18 @@ impl StateMachine {
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
-        let entries = {
-            // Hold the store still while copying so the copy is one point in time.
-            let _frozen = self.state.mvcc.read();
-            self.state
-                .backend
-                .state
-                .iter()
-                .filter(|r| r.as_ref().map_or(true, |(k, _)| !is_local(k)))
-                .map(|r| {
-                    r.map(|(k, v)| {
-                        (
-                            serde_bytes::ByteBuf::from(k.to_vec()),
-                            serde_bytes::ByteBuf::from(v.to_vec()),
-                        )
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(storage_err)?
-        };
+        let entries: Vec<_> = self
+            .state
+            .export()
+            .map_err(storage_err)?
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    serde_bytes::ByteBuf::from(k.to_vec()),
+                    serde_bytes::ByteBuf::from(v.to_vec()),
+                )
+            })
+            .collect();
         let find = |key: &[u8]| {
             entries
                 .iter()
@@ -165,8 +181,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let response = match entry.payload {
                 EntryPayload::Normal(p) => {
                     let mut lessor = self.state.lessor.lock();
+                    let mut alarms = self.state.alarms.lock();
+                    let mut target = apply::Target {
+                        mvcc: &mut mvcc,
+                        lessor: &mut lessor,
+                        alarms: &mut alarms,
+                    };
                     let mut apply_one = |req| {
-                        let o = apply::apply(&mut mvcc, &mut lessor, &mut batch, req);
+                        let o = apply::apply(&mut target, &mut batch, req);
                         if !o.events.is_empty() {
                             published.push((o.response.revision, o.events));
                         }
@@ -178,7 +200,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                                 b.requests.into_iter().map(&mut apply_one).collect();
                             RaftResponse {
                                 response: Some(Response::Batch(ResponseBatch { responses })),
-                                revision: mvcc.current_revision(),
+                                revision: target.mvcc.current_revision(),
                             }
                         }
                         request => apply_one(RaftRequest { request }),
@@ -197,7 +219,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             batch.insert(APPLIED, encode(&Some(log_id))?);
             self.state
                 .backend
-                .state
+                .state()
                 .apply_batch(batch)
                 .map_err(storage_err)?;
         }
@@ -223,7 +245,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError> {
         let file: SnapshotFile = decode(snapshot.get_ref())?;
-        let tree = &self.state.backend.state;
+        let tree = &self.state.backend.state();
         let mut mvcc = self.state.mvcc.write();
         let mut lessor = self.state.lessor.lock();
         let mut batch = sled::Batch::default();
@@ -239,6 +261,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         tree.apply_batch(batch).map_err(storage_err)?;
         let primary = lessor.is_primary();
         (*mvcc, *lessor) = crate::state::load(tree, lessor.min_ttl()).map_err(storage_err)?;
+        *self.state.alarms.lock() = crate::alarm::Alarms::open(tree).map_err(storage_err)?;
         if primary {
             lessor.promote(std::time::Duration::ZERO);
         }

@@ -13,6 +13,7 @@ use tonic::{Request, Response, Status};
 
 use super::{propose_expecting, validate};
 use crate::apply::txn;
+use crate::quota;
 use crate::server::EtcdServer;
 
 /// KV service over one member.
@@ -58,6 +59,7 @@ impl Kv for KvService {
     async fn put(&self, req: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
         let req = req.into_inner();
         validate::put(&req)?;
+        quota::check(&self.server, quota::put_cost(&req)).await?;
         propose_expecting!(self.server, Raft::Put(req), Applied::Put)
     }
 
@@ -73,6 +75,7 @@ impl Kv for KvService {
     async fn txn(&self, req: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
         let req = req.into_inner();
         validate::txn(&req, self.server.limits.max_txn_ops)?;
+        quota::check(&self.server, quota::txn_cost(&req)).await?;
         if txn::is_read_only(&req) {
             self.read_barrier(txn_serializable(&req)).await?;
             let store = self.server.state.mvcc.read();

@@ -37,6 +37,7 @@ impl Lease for LeaseService {
         if req.ttl > MAX_LEASE_TTL {
             return Err(EtcdError::LeaseTtlTooLarge.into());
         }
+        crate::quota::check(&self.server, crate::quota::LEASE_OVERHEAD).await?;
         if req.id == 0 {
             let lessor = self.server.state.lessor.lock();
             req.id = loop {

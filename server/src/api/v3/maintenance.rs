@@ -1,5 +1,5 @@
-//! The Maintenance service. Status is served here; the operations of disaster recovery
-//! (snapshot, defragment, hash, alarms, move-leader) are reported as not implemented yet.
+//! The Maintenance service: status, alarms, defragmentation, hashes, backup snapshots and
+//! leader transfer.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -10,27 +10,38 @@ use etcd_proto::etcdserverpb::{
     DowngradeResponse, HashKvRequest, HashKvResponse, HashRequest, HashResponse, MoveLeaderRequest,
     MoveLeaderResponse, SnapshotRequest, SnapshotResponse, StatusRequest, StatusResponse,
 };
+use etcd_proto::raftrequestpb::raft_request::Request as Raft;
+use etcd_proto::raftrequestpb::raft_response::Response as Applied;
 use futures::Stream;
 use tonic::{Request, Response, Status};
 
+use super::propose_expecting;
+use crate::error::EtcdError;
 use crate::server::EtcdServer;
 use crate::version::API_VERSION;
+
+/// Bytes per message of a snapshot stream (etcd's chunk size).
+const SNAPSHOT_CHUNK: usize = 32 * 1024;
 
 /// Maintenance service over one member.
 pub struct MaintenanceService {
     pub server: Arc<EtcdServer>,
 }
 
-fn not_yet(what: &str) -> Status {
-    Status::unimplemented(format!(
-        "etcdserver: {what} is not supported by this server yet"
-    ))
+/// Runs blocking backend work off the async runtime.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, EtcdError> + Send + 'static,
+) -> Result<T, Status> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| EtcdError::Internal(e.to_string()))?
+        .map_err(Status::from)
 }
 
 #[tonic::async_trait]
 impl Maintenance for MaintenanceService {
-    async fn alarm(&self, _req: Request<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
-        Err(not_yet("alarm"))
+    async fn alarm(&self, req: Request<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
+        propose_expecting!(self.server, Raft::Alarm(req.into_inner()), Applied::Alarm)
     }
 
     async fn status(
@@ -39,18 +50,38 @@ impl Maintenance for MaintenanceService {
     ) -> Result<Response<StatusResponse>, Status> {
         let s = &self.server;
         let metrics = s.raft.metrics().borrow().clone();
-        let db_size = s.state.backend.size_on_disk() as i64;
+        let me = s.identity.member_id;
+        let mut errors = Vec::new();
+        if metrics.current_leader.is_none() {
+            errors.push(EtcdError::NoLeader.to_string());
+        }
+        errors.extend(
+            s.state
+                .alarms
+                .lock()
+                .list()
+                .iter()
+                .map(crate::alarm::describe),
+        );
+        let is_learner = metrics
+            .membership_config
+            .membership()
+            .learner_ids()
+            .any(|id| id == me);
+        let state = s.state.clone();
+        let db_size_in_use = blocking(move || Ok(state.backend.size_in_use() as i64)).await?;
         Ok(Response::new(StatusResponse {
             header: Some(s.current_header()),
             version: API_VERSION.to_string(),
-            db_size,
+            db_size: s.state.backend.db_size() as i64,
             leader: metrics.current_leader.unwrap_or(0),
             raft_index: metrics.last_log_index.unwrap_or(0),
             raft_term: metrics.current_term,
             raft_applied_index: metrics.last_applied.map(|l| l.index).unwrap_or(0),
-            errors: Vec::new(),
-            db_size_in_use: db_size,
-            is_learner: false,
+            errors,
+            db_size_in_use,
+            is_learner,
+            db_size_quota: s.limits.quota_bytes as i64,
             ..Default::default()
         }))
     }
@@ -59,18 +90,52 @@ impl Maintenance for MaintenanceService {
         &self,
         _req: Request<DefragmentRequest>,
     ) -> Result<Response<DefragmentResponse>, Status> {
-        Err(not_yet("defragment"))
+        let state = self.server.state.clone();
+        tracing::info!(target: "etcdserver", "starting to defragment the storage backend...");
+        let before = state.backend.db_size();
+        blocking(move || {
+            state
+                .defragment()
+                .map_err(|e| EtcdError::Internal(e.to_string()))
+        })
+        .await
+        .inspect_err(
+            |e| tracing::warn!(target: "etcdserver", "failed to defragment the storage backend: {}", e.message()),
+        )?;
+        let after = self.server.state.backend.db_size();
+        tracing::info!(target: "etcdserver", "finished defragmenting the storage backend (db size {before} -> {after} bytes)");
+        Ok(Response::new(DefragmentResponse {
+            header: Some(self.server.current_header()),
+        }))
     }
 
     async fn hash(&self, _req: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
-        Err(not_yet("hash"))
+        let state = self.server.state.clone();
+        let hash = blocking(move || state.hash()).await?;
+        Ok(Response::new(HashResponse {
+            header: Some(self.server.current_header()),
+            hash,
+        }))
     }
 
     async fn hash_kv(
         &self,
-        _req: Request<HashKvRequest>,
+        req: Request<HashKvRequest>,
     ) -> Result<Response<HashKvResponse>, Status> {
-        Err(not_yet("hashkv"))
+        let rev = req.into_inner().revision;
+        let state = self.server.state.clone();
+        let (hash, compact_revision, current) = blocking(move || {
+            let store = state.mvcc.read();
+            let (hash, compacted) = store.hash_kv(rev)?;
+            Ok((hash, compacted, store.current_revision()))
+        })
+        .await?;
+        Ok(Response::new(HashKvResponse {
+            header: Some(self.server.header(current)),
+            hash,
+            compact_revision,
+            hash_revision: if rev > 0 { rev } else { current },
+        }))
     }
 
     type SnapshotStream = Pin<Box<dyn Stream<Item = Result<SnapshotResponse, Status>> + Send>>;
@@ -79,20 +144,42 @@ impl Maintenance for MaintenanceService {
         &self,
         _req: Request<SnapshotRequest>,
     ) -> Result<Response<Self::SnapshotStream>, Status> {
-        Err(not_yet("snapshot"))
+        let state = self.server.state.clone();
+        let bytes = blocking(move || Ok(crate::snapshot::encode(state.export()?))).await?;
+        tracing::info!(target: "etcdserver", "sending database snapshot to client ({} bytes)", bytes.len());
+        let header = self.server.current_header();
+        let total = bytes.len();
+        let chunks: Vec<Result<SnapshotResponse, Status>> = bytes
+            .chunks(SNAPSHOT_CHUNK)
+            .scan(0usize, |sent, chunk| {
+                *sent += chunk.len();
+                Some(Ok(SnapshotResponse {
+                    header: Some(header),
+                    remaining_bytes: (total - *sent) as u64,
+                    blob: chunk.to_vec(),
+                    ..Default::default()
+                }))
+            })
+            .collect();
+        Ok(Response::new(Box::pin(futures::stream::iter(chunks))))
     }
 
     async fn move_leader(
         &self,
-        _req: Request<MoveLeaderRequest>,
+        req: Request<MoveLeaderRequest>,
     ) -> Result<Response<MoveLeaderResponse>, Status> {
-        Err(not_yet("move-leader"))
+        self.server.move_leader(req.into_inner().target_id).await?;
+        Ok(Response::new(MoveLeaderResponse {
+            header: Some(self.server.current_header()),
+        }))
     }
 
     async fn downgrade(
         &self,
         _req: Request<DowngradeRequest>,
     ) -> Result<Response<DowngradeResponse>, Status> {
-        Err(not_yet("downgrade"))
+        Err(Status::unimplemented(
+            "unknown method Downgrade for service etcdserverpb.Maintenance",
+        ))
     }
 }

@@ -1,0 +1,280 @@
+//! Backup snapshots: the file `etcdctl snapshot save` writes and `snapshot restore` reads.
+//!
+//! etcd streams its bbolt file with a SHA-256 of the stream appended; ours streams the
+//! entries of the state database in a simple framed format, with the same trailing
+//! SHA-256 so a damaged or truncated file is refused before anything is restored:
+//!
+//! ```text
+//! "etcd-rs-snapshot" (16 bytes) | version u32 | (key len u32, key, value len u32, value)*
+//! | u32::MAX | zero padding to a multiple of 512 bytes | sha256 of everything before it
+//! ```
+//!
+//! The padding gives the file etcd's shape (whole 512-byte pages plus a 32-byte hash), which
+//! etcd's own `etcdctl snapshot save` checks, so both etcdctls can save our snapshots.
+//! Integers are big-endian. A copy of a member's state database (`member/snap/db`) can be
+//! restored too, but, having no hash, only with `--skip-hash-check`, as etcd requires for a
+//! copied db file.
+
+pub mod restore;
+
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::config::error::go_io_reason;
+use crate::mvcc::META_REVISION;
+use crate::storage::BackendError;
+
+const MAGIC: &[u8; 16] = b"etcd-rs-snapshot";
+const VERSION: u32 = 1;
+const END: u32 = u32::MAX;
+const HASH_LEN: usize = 32;
+/// The body (everything before the hash) is a whole number of these.
+const PAGE: usize = 512;
+/// bbolt's magic number, at byte 16 of an etcd snapshot (page header + meta offset).
+const BOLT_MAGIC: [u8; 4] = 0xED0C_DAEDu32.to_le_bytes();
+
+/// A key and value of the state database.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
+/// Why a snapshot could not be read or restored, in etcdctl's words where etcd has them.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("open {path}: {reason}")]
+    Open { path: String, reason: String },
+    #[error("invalid database")]
+    InvalidDatabase,
+    #[error("invalid database: {0} is an etcd (bbolt) snapshot; move its data with `etcdctl make-mirror` instead")]
+    EtcdSnapshot(String),
+    #[error("snapshot missing hash but --skip-hash-check=false")]
+    MissingHash,
+    #[error("expected sha256 {}, got {}", go_bytes(.expected), go_bytes(.got))]
+    HashMismatch { expected: Vec<u8>, got: Vec<u8> },
+    #[error("data-dir {0:?} exists")]
+    DataDirExists(String),
+    #[error("{0}")]
+    Backend(#[from] BackendError),
+    #[error("{0}")]
+    Bootstrap(#[from] crate::cluster::bootstrap::BootstrapError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<sled::Error> for SnapshotError {
+    fn from(e: sled::Error) -> Self {
+        SnapshotError::Backend(BackendError::Sled(e))
+    }
+}
+
+/// A byte slice as Go's `%v` prints it: `[1 2 3]`.
+fn go_bytes(b: &[u8]) -> String {
+    let parts: Vec<String> = b.iter().map(u8::to_string).collect();
+    format!("[{}]", parts.join(" "))
+}
+
+/// Encodes state entries as a snapshot file, hash appended.
+pub fn encode<K, V>(entries: impl IntoIterator<Item = (K, V)>) -> Vec<u8>
+where
+    K: AsRef<[u8]>,
+    V: AsRef<[u8]>,
+{
+    let mut out = Vec::with_capacity(1 << 16);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&VERSION.to_be_bytes());
+    for (k, v) in entries {
+        for part in [k.as_ref(), v.as_ref()] {
+            out.extend_from_slice(&(part.len() as u32).to_be_bytes());
+            out.extend_from_slice(part);
+        }
+    }
+    out.extend_from_slice(&END.to_be_bytes());
+    out.resize(out.len().div_ceil(PAGE) * PAGE, 0);
+    let hash = Sha256::digest(&out);
+    out.extend_from_slice(&hash);
+    out
+}
+
+/// Reads a snapshot file's entries; the trailing hash is verified unless `skip_hash_check`.
+pub fn decode(bytes: &[u8], skip_hash_check: bool) -> Result<Vec<Entry>, SnapshotError> {
+    if !bytes.starts_with(MAGIC) {
+        if bytes.get(16..20) == Some(&BOLT_MAGIC[..]) {
+            return Err(SnapshotError::EtcdSnapshot("the file".into()));
+        }
+        return Err(SnapshotError::InvalidDatabase);
+    }
+    // etcd's rule: a body of whole pages, then the hash or nothing.
+    let (body, hash) = match bytes.len() % PAGE {
+        HASH_LEN => bytes.split_at(bytes.len() - HASH_LEN),
+        0 => (bytes, &[][..]),
+        _ => return Err(SnapshotError::InvalidDatabase),
+    };
+    if !skip_hash_check {
+        if hash.is_empty() {
+            return Err(SnapshotError::MissingHash);
+        }
+        let got = Sha256::digest(body);
+        if got.as_slice() != hash {
+            return Err(SnapshotError::HashMismatch {
+                expected: hash.to_vec(),
+                got: got.to_vec(),
+            });
+        }
+    }
+    let mut pos = MAGIC.len();
+    let u32_at = |pos: &mut usize| -> Result<u32, SnapshotError> {
+        let raw = body
+            .get(*pos..*pos + 4)
+            .ok_or(SnapshotError::InvalidDatabase)?;
+        *pos += 4;
+        Ok(u32::from_be_bytes(raw.try_into().expect("4 bytes")))
+    };
+    if u32_at(&mut pos)? != VERSION {
+        return Err(SnapshotError::InvalidDatabase);
+    }
+    let mut entries = Vec::new();
+    loop {
+        let klen = u32_at(&mut pos)?;
+        if klen == END {
+            break;
+        }
+        let part = |len: u32, pos: &mut usize| -> Result<Vec<u8>, SnapshotError> {
+            let end = *pos + len as usize;
+            let raw = body.get(*pos..end).ok_or(SnapshotError::InvalidDatabase)?;
+            *pos = end;
+            Ok(raw.to_vec())
+        };
+        let key = part(klen, &mut pos)?;
+        let vlen = u32_at(&mut pos)?;
+        let value = part(vlen, &mut pos)?;
+        entries.push((key, value));
+    }
+    if body[pos..].iter().any(|b| *b != 0) {
+        return Err(SnapshotError::InvalidDatabase);
+    }
+    Ok(entries)
+}
+
+/// Reads the entries of a snapshot file, or of a copied state database directory (which
+/// has no hash, so needs `skip_hash_check`).
+pub fn read(path: &Path, skip_hash_check: bool) -> Result<Vec<Entry>, SnapshotError> {
+    let open_err = |e: std::io::Error| SnapshotError::Open {
+        path: path.display().to_string(),
+        reason: go_io_reason(&e),
+    };
+    let meta = std::fs::metadata(path).map_err(open_err)?;
+    if meta.is_dir() {
+        if !skip_hash_check {
+            return Err(SnapshotError::MissingHash);
+        }
+        let db = sled::Config::new().path(path).open()?;
+        let tree = db.open_tree("state")?;
+        return Ok(tree
+            .iter()
+            .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())))
+            .collect::<Result<_, _>>()?);
+    }
+    let bytes = std::fs::read(path).map_err(open_err)?;
+    decode(&bytes, skip_hash_check).map_err(|e| match e {
+        SnapshotError::EtcdSnapshot(_) => SnapshotError::EtcdSnapshot(path.display().to_string()),
+        other => other,
+    })
+}
+
+/// What `etcdctl snapshot status` reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// CRC-32C over every key and value, in order (etcd hashes its buckets the same way).
+    pub hash: u32,
+    /// The store revision the snapshot was taken at.
+    pub revision: i64,
+    /// Entries in the snapshot.
+    pub total_key: usize,
+    /// Size of the snapshot file in bytes.
+    pub total_size: u64,
+}
+
+/// The status of a snapshot file (the hash is not verified, as in etcd).
+pub fn status(path: &Path) -> Result<Status, SnapshotError> {
+    let entries = read(path, true)?;
+    let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+    let mut digest = crc.digest();
+    let mut revision = 1;
+    for (k, v) in &entries {
+        digest.update(k);
+        digest.update(v);
+        if k == META_REVISION {
+            revision = v.as_slice().try_into().map(i64::from_be_bytes).unwrap_or(1);
+        }
+    }
+    Ok(Status {
+        hash: digest.finalize(),
+        revision,
+        total_key: entries.len(),
+        total_size: std::fs::metadata(path)?.len(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<u8> {
+        encode([
+            (b"k1".as_slice(), b"v1".as_slice()),
+            (META_REVISION, &7i64.to_be_bytes()),
+        ])
+    }
+
+    #[test]
+    fn round_trip_and_hash_check() {
+        let bytes = sample();
+        let entries = decode(&bytes, false).unwrap();
+        assert_eq!(entries[0], (b"k1".to_vec(), b"v1".to_vec()));
+        let mut flipped = bytes.clone();
+        flipped[30] ^= 1;
+        let err = decode(&flipped, false).unwrap_err().to_string();
+        assert!(err.starts_with("expected sha256 ["), "{err}");
+        assert!(decode(&flipped, true).is_ok());
+        let unhashed = &bytes[..bytes.len() - HASH_LEN];
+        assert!(matches!(
+            decode(unhashed, false),
+            Err(SnapshotError::MissingHash)
+        ));
+        assert!(decode(unhashed, true).is_ok());
+    }
+
+    #[test]
+    fn foreign_files_are_refused() {
+        assert!(matches!(
+            decode(b"garbage", false),
+            Err(SnapshotError::InvalidDatabase)
+        ));
+        let mut bolt = vec![0u8; 4096];
+        bolt[16..20].copy_from_slice(&BOLT_MAGIC);
+        assert!(matches!(
+            decode(&bolt, false),
+            Err(SnapshotError::EtcdSnapshot(_))
+        ));
+        let mut overlong = sample();
+        overlong[20..24].copy_from_slice(&1000u32.to_be_bytes());
+        assert!(matches!(
+            decode(&overlong, true),
+            Err(SnapshotError::InvalidDatabase)
+        ));
+        assert!(matches!(
+            decode(&sample()[..100], true),
+            Err(SnapshotError::InvalidDatabase)
+        ));
+    }
+
+    #[test]
+    fn status_reads_revision_and_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        std::fs::write(&path, sample()).unwrap();
+        let st = status(&path).unwrap();
+        assert_eq!((st.revision, st.total_key), (7, 2));
+        assert_eq!(st.total_size, sample().len() as u64);
+        assert_eq!(go_bytes(&[1, 22]), "[1 22]");
+    }
+}
