@@ -61,14 +61,10 @@ impl EtcdServer {
         Err(EtcdError::NoLeader)
     }
 
-    /// Waits (up to a few election timeouts) until raft reports a leader other than `old`.
+    /// Waits (up to a few election timeouts) until there is a leader other than `old`.
     async fn wait_leader_change(&self, old: u64) {
         let limit = Duration::from_millis(self.raft_timing_ms() * 3);
-        let _ = self
-            .raft
-            .wait(Some(limit))
-            .metrics(|m| m.current_leader.is_some_and(|l| l != old), "new leader")
-            .await;
+        let _ = tokio::time::timeout(limit, self.leader_other_than(old)).await;
     }
 
     fn raft_timing_ms(&self) -> u64 {

@@ -55,7 +55,9 @@ pub struct EtcdServer {
     batcher: Batcher,
     reads: ReadBarrier,
     term: AtomicU64,
-    leader: AtomicU64,
+    /// The leader as clients see it (0: none): raft's, except that a leader cut off from
+    /// its quorum counts as none (see `tasks::follow_raft`).
+    leader: tokio::sync::watch::Sender<u64>,
 }
 
 impl EtcdServer {
@@ -77,7 +79,7 @@ impl EtcdServer {
             batcher,
             reads,
             term: AtomicU64::new(0),
-            leader: AtomicU64::new(0),
+            leader: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -96,10 +98,14 @@ impl EtcdServer {
         self.header(self.state.mvcc.read().current_revision())
     }
 
-    /// Records the raft term and leader as raft reports them.
+    /// Records the raft term and the leader clients are to see.
     pub fn observe_raft(&self, term: u64, leader: Option<u64>) {
         self.term.store(term, Ordering::Relaxed);
-        self.leader.store(leader.unwrap_or(0), Ordering::Relaxed);
+        self.leader.send_if_modified(|l| {
+            let changed = *l != leader.unwrap_or(0);
+            *l = leader.unwrap_or(0);
+            changed
+        });
     }
 
     /// Current raft term.
@@ -109,7 +115,7 @@ impl EtcdServer {
 
     /// Current leader's member ID (0 when there is none).
     pub fn leader(&self) -> u64 {
-        self.leader.load(Ordering::Relaxed)
+        *self.leader.borrow()
     }
 
     /// Waits until a read may be served linearizably from the local state.
@@ -148,18 +154,14 @@ impl EtcdServer {
 
     /// The current leader, waiting for an election when there is none.
     pub async fn leader_id(&self) -> Result<u64> {
-        if let Some(leader) = self.raft.metrics().borrow().current_leader {
-            return Ok(leader);
-        }
-        let metrics = self
-            .raft
-            .wait(None)
-            .metrics(|m| m.current_leader.is_some(), "leader elected")
-            .await;
-        metrics
-            .ok()
-            .and_then(|m| m.current_leader)
-            .ok_or(EtcdError::NoLeader)
+        self.leader_other_than(0).await
+    }
+
+    /// Waits until the leader is known and is not `old`.
+    pub async fn leader_other_than(&self, old: u64) -> Result<u64> {
+        let mut leader = self.leader.subscribe();
+        let found = leader.wait_for(|l| *l != 0 && *l != old).await;
+        found.map(|l| *l).map_err(|_| EtcdError::Stopped)
     }
 
     /// Whether `id` is this member.

@@ -13,25 +13,52 @@ use parking_lot::Mutex;
 use crate::server::EtcdServer;
 
 /// Follows raft metrics: records term and leader, promotes or demotes the lessor when
-/// this member gains or loses leadership (`extend` is added to every lease on promotion),
-/// and notices when the membership no longer holds this member. `was_member` says whether
-/// this member already belonged to the cluster at start (a joining member first replays
-/// memberships from before it was added).
-pub async fn follow_raft(server: Arc<EtcdServer>, extend: Duration, mut was_member: bool) {
+/// this member gains or loses leadership (an election timeout is added to every lease on
+/// promotion), and notices when the membership no longer holds this member. `was_member`
+/// says whether this member already belonged to the cluster at start (a joining member
+/// first replays memberships from before it was added).
+///
+/// `election` is the election timeout, for etcd's check-quorum: a leader that has heard
+/// from no quorum for that long steps down. openraft 0.9 keeps such a leader leading (it
+/// commits nothing and serves no linearizable read, but it goes on claiming leadership,
+/// and its API ignores a request to step down), so this member then reports no leader,
+/// routes requests as a member without a leader does (they wait for one, within the
+/// request timeout) and gives up the lessor. Raft itself hands over once a higher term
+/// reaches it. openraft reports metrics on every tick (1.5 heartbeats), so the time since
+/// the last quorum acknowledgement is re-checked that often.
+pub async fn follow_raft(server: Arc<EtcdServer>, election: Duration, mut was_member: bool) {
     let mut metrics = server.raft.metrics();
     let me = server.identity.member_id;
     let mut was_leader = false;
+    // (term, when this member was first seen leading in it)
+    let mut leading_since: Option<(u64, Instant)> = None;
     loop {
-        let (term, leader, in_membership, any_members) = {
+        let (term, raft_leader, since_quorum_ack, in_membership, any_members) = {
             let m = metrics.borrow_and_update();
             let membership = m.membership_config.membership();
             let any = membership.nodes().next().is_some();
             (
                 m.current_term,
                 m.current_leader,
+                m.millis_since_quorum_ack.map(Duration::from_millis),
                 membership.get_node(&me).is_some(),
                 any,
             )
+        };
+        let leader = if raft_leader == Some(me) {
+            // A new leader has no quorum acknowledgement yet: count from its election.
+            let since = match leading_since {
+                Some((t, at)) if t == term => at,
+                _ => leading_since.insert((term, Instant::now())).1,
+            };
+            let silent = since_quorum_ack.unwrap_or_else(|| since.elapsed());
+            if silent > election && server.leader() == me {
+                tracing::warn!(target: "raft", "raft.node: {me:x} stepped down to follower since quorum is not active ({silent:?} without a quorum) at term {term}");
+            }
+            raft_leader.filter(|_| silent <= election)
+        } else {
+            leading_since = None;
+            raft_leader
         };
         if in_membership {
             was_member = true;
@@ -41,7 +68,7 @@ pub async fn follow_raft(server: Arc<EtcdServer>, extend: Duration, mut was_memb
             was_member = false;
             let peers = server.peers.clone();
             tokio::spawn(async move {
-                tokio::time::sleep(extend).await;
+                tokio::time::sleep(election).await;
                 peers.mark_removed();
             });
         }
@@ -60,7 +87,7 @@ pub async fn follow_raft(server: Arc<EtcdServer>, extend: Duration, mut was_memb
         if is_leader != was_leader {
             let mut lessor = server.state.lessor.lock();
             if is_leader {
-                lessor.promote(extend);
+                lessor.promote(election);
             } else {
                 lessor.demote();
             }
