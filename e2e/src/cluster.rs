@@ -15,6 +15,7 @@ pub struct Status {
     pub member_id: u64,
     pub leader: u64,
     pub raft_term: u64,
+    pub raft_index: u64,
     pub revision: i64,
 }
 
@@ -50,6 +51,11 @@ impl Cluster {
                 Member::spawn_in_cluster(flavor, &format!("m{i}"), p, initial_cluster, extra)
             })
             .collect();
+        Cluster::of_spawned(members)
+    }
+
+    /// A cluster of members already spawned, once every one is healthy.
+    pub fn of_spawned(members: Vec<Member>) -> Cluster {
         let mut cluster = Cluster { members };
         for m in &mut cluster.members {
             m.wait_healthy(Duration::from_secs(30));
@@ -86,6 +92,7 @@ impl Cluster {
             member_id: s["header"]["member_id"].as_u64()?,
             leader: s["leader"].as_u64()?,
             raft_term: s["raftTerm"].as_u64()?,
+            raft_index: s["raftIndex"].as_u64()?,
             revision: s["header"]["revision"].as_i64()?,
         })
     }

@@ -4,10 +4,12 @@
 //! compare the outputs after [`normalise`] has blanked what legitimately differs.
 
 pub mod cluster;
+pub mod load;
+pub mod netns;
 pub mod normalise;
 pub mod watcher;
 
-use std::net::TcpListener;
+use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -61,22 +63,33 @@ pub fn free_port() -> u16 {
 /// Addresses of one member.
 #[derive(Debug, Clone)]
 pub struct Ports {
+    pub host: Ipv4Addr,
     pub client: u16,
     pub peer: u16,
 }
 
 impl Ports {
+    /// Free ports on 127.0.0.1.
     pub fn free() -> Self {
         Ports {
+            host: Ipv4Addr::LOCALHOST,
             client: free_port(),
             peer: free_port(),
         }
     }
+    /// etcd's default ports on `host` (an address of a host of its own, see [`netns`]).
+    pub fn on(host: Ipv4Addr) -> Self {
+        Ports {
+            host,
+            client: 2379,
+            peer: 2380,
+        }
+    }
     pub fn client_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client)
+        format!("http://{}:{}", self.host, self.client)
     }
     pub fn peer_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.peer)
+        format!("http://{}:{}", self.host, self.peer)
     }
 }
 
@@ -86,6 +99,8 @@ pub struct Member {
     pub name: String,
     pub ports: Ports,
     pub data_dir: PathBuf,
+    /// Command prefix the binary runs under (empty, or e.g. `ip netns exec <ns>`).
+    launcher: Vec<String>,
     args: Vec<String>,
     dir: tempfile::TempDir,
     child: Option<Child>,
@@ -122,6 +137,19 @@ impl Member {
         initial_cluster: &str,
         extra: &[&str],
     ) -> Member {
+        Member::spawn_under(&[], flavor, name, ports, initial_cluster, extra)
+    }
+
+    /// Like [`Member::spawn_in_cluster`], running the binary under `launcher` (a command
+    /// prefix such as [`netns::Network::launcher`]).
+    pub fn spawn_under(
+        launcher: &[String],
+        flavor: Flavor,
+        name: &str,
+        ports: Ports,
+        initial_cluster: &str,
+        extra: &[&str],
+    ) -> Member {
         let dir = tempfile::tempdir().expect("tempdir");
         let data_dir = dir.path().join(format!("{name}.etcd"));
         let mut args: Vec<String> = vec![
@@ -139,6 +167,7 @@ impl Member {
             name: name.to_string(),
             ports,
             data_dir,
+            launcher: launcher.to_vec(),
             args,
             dir,
             child: None,
@@ -159,7 +188,16 @@ impl Member {
             .append(true)
             .open(self.log_path())
             .expect("log file");
-        let child = Command::new(self.flavor.binary())
+        let binary = self.flavor.binary();
+        let mut cmd = match self.launcher.split_first() {
+            Some((program, prefix)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(prefix).arg(binary);
+                cmd
+            }
+            None => Command::new(binary),
+        };
+        let child = cmd
             .args(&self.args)
             .current_dir(self.dir.path())
             .env_remove("ETCD_LOG_FILTER")

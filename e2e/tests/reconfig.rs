@@ -2,13 +2,12 @@
 //! 1 -> 3 -> 5 and shrinking 5 -> 3 under write load, replacing a dead member, promoting a
 //! learner, etcd's strict checks, and removed members stopping with etcd's message.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use etcd_e2e::cluster::Cluster;
-use etcd_e2e::{etcdctl, Flavor, Member, Ports};
+use etcd_e2e::load::{assert_has_all, Load};
+use etcd_e2e::{Flavor, Member, Ports};
 
 /// Adds a member through `via` with etcdctl and starts it with the printed settings.
 fn add_and_start(via: &Member, name: &str, extra_add: &[&str]) -> Member {
@@ -53,58 +52,6 @@ fn member_id(via: &Member, peer_url: &str) -> String {
         .find(|m| m["peerURLs"][0] == peer_url)
         .expect("member listed");
     format!("{:x}", m["ID"].as_u64().unwrap())
-}
-
-/// A background writer through etcdctl-independent puts on the given endpoints.
-struct Load {
-    stop: Arc<AtomicBool>,
-    acked: Arc<Mutex<BTreeMap<String, String>>>,
-    handle: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Load {
-    fn start(endpoints: Arc<Mutex<String>>) -> Load {
-        let stop = Arc::new(AtomicBool::new(false));
-        let acked: Arc<Mutex<BTreeMap<String, String>>> = Arc::default();
-        let n = Arc::new(AtomicUsize::new(0));
-        let (s, a) = (stop.clone(), acked.clone());
-        let handle = std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                let i = n.fetch_add(1, Ordering::Relaxed);
-                let key = format!("load/{i:06}");
-                let eps = endpoints.lock().unwrap().clone();
-                if etcdctl(&eps, &["put", &key, "v", "--command-timeout=5s"], None)
-                    .status
-                    .success()
-                {
-                    a.lock().unwrap().insert(key, "v".into());
-                }
-            }
-        });
-        Load {
-            stop,
-            acked,
-            handle: Some(handle),
-        }
-    }
-
-    fn finish(mut self) -> BTreeMap<String, String> {
-        self.stop.store(true, Ordering::Relaxed);
-        self.handle.take().unwrap().join().unwrap();
-        self.acked.lock().unwrap().clone()
-    }
-}
-
-fn assert_has_all(member: &Member, acked: &BTreeMap<String, String>) {
-    let out = member.ctl_ok(&["get", "load/", "--prefix", "--keys-only"]);
-    let keys: std::collections::BTreeSet<&str> = out.lines().filter(|l| !l.is_empty()).collect();
-    for key in acked.keys() {
-        assert!(
-            keys.contains(key.as_str()),
-            "{} lacks acknowledged {key}",
-            member.name
-        );
-    }
 }
 
 #[test]
