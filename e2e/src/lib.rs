@@ -264,6 +264,13 @@ impl Member {
         self.wait_healthy(Duration::from_secs(30));
     }
 
+    /// Restarts on the same data dir with `extra` flags added to every later start
+    /// (e.g. `--force-new-cluster`), without waiting.
+    pub fn start_again_with(&mut self, extra: &[&str]) {
+        self.args.extend(extra.iter().map(|s| s.to_string()));
+        self.start_again();
+    }
+
     /// Starts the process again on the same data dir without waiting.
     pub fn start_again(&mut self) {
         self.kill9();

@@ -1,45 +1,49 @@
 //! `--force-new-cluster`: a surviving member's data restarted as a one-member cluster.
 //!
-//! The member keeps its ID, its cluster ID and every key; the raft log, the vote and the
-//! old membership are dropped, and raft is initialized again with this member alone, as
-//! etcd does when it rewrites the membership in its WAL. Other members, if any survive,
-//! must be removed and re-added to join the new cluster.
+//! The member keeps its ID, its cluster ID, its log and every key. A membership entry
+//! naming it the only voter is appended to its log, as etcd appends configuration changes
+//! to its WAL; the member then elects itself and commits whatever its log holds. Other
+//! members, if any survive, must be removed and re-added to join the new cluster.
 
 use std::collections::BTreeMap;
 
 use super::bootstrap::{set_pending_members, Bootstrap, BootstrapError};
-use crate::raft::state_machine::forget_raft_position;
+use crate::raft::log_store::force_single_voter;
+use crate::raft::state_machine::applied_membership;
 use crate::raft::types::MemberNode;
 use crate::storage::Backend;
 
-/// Rewrites the data dir of member `boot` into a one-member cluster. `fallback` describes
-/// this member when the old membership does not (it always should).
+/// Rewrites the membership of member `boot` to itself alone. `fallback` describes this
+/// member when the applied membership does not (it always should).
 pub fn force_new_cluster(
     backend: &Backend,
     boot: Bootstrap,
     fallback: MemberNode,
 ) -> Result<Bootstrap, BootstrapError> {
-    let old = forget_raft_position(backend).map_err(|e| BootstrapError::Pending(e.to_string()))?;
+    let broken = |e: openraft::StorageError<u64>| BootstrapError::Pending(e.to_string());
+    let old = applied_membership(backend).map_err(broken)?;
     let me = old
         .as_ref()
         .and_then(|m| m.membership().get_node(&boot.member_id).cloned())
+        .map(|node| MemberNode {
+            voter: true,
+            ..node
+        })
         .unwrap_or(fallback);
-    let commit = old
-        .as_ref()
-        .and_then(|m| m.log_id().map(|l| l.index))
-        .unwrap_or(0);
-    tracing::info!(target: "etcdserver", "forcing restart of member {:x} in cluster {:x} at commit index {commit}", boot.member_id, boot.cluster_id);
+    let forced = force_single_voter(backend, boot.member_id, me.clone()).map_err(broken)?;
+    let Some(index) = forced else {
+        // Nothing in the log yet: initialize raft with this member alone instead.
+        let members = BTreeMap::from([(boot.member_id, me)]);
+        set_pending_members(backend, &members)?;
+        return Ok(Bootstrap { members, ..boot });
+    };
+    tracing::info!(target: "etcdserver", "forcing restart of member {:x} in cluster {:x} at commit index {}", boot.member_id, boot.cluster_id, index - 1);
     if let Some(old) = &old {
-        for id in old.membership().nodes().map(|(id, _)| *id) {
-            if id != boot.member_id {
+        for (id, _) in old.membership().nodes() {
+            if *id != boot.member_id {
                 tracing::info!(target: "etcdserver/membership", "removed member {id:x} from cluster {:x}", boot.cluster_id);
             }
         }
     }
-    backend.raft_log.clear()?;
-    backend.raft_meta.clear()?;
-    backend.wal().flush()?;
-    let members = BTreeMap::from([(boot.member_id, MemberNode { voter: true, ..me })]);
-    set_pending_members(backend, &members)?;
-    Ok(Bootstrap { members, ..boot })
+    Ok(boot)
 }

@@ -13,10 +13,13 @@ use std::io;
 use std::ops::{Bound, RangeBounds};
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
-use openraft::{RaftLogReader, Vote};
+use openraft::{EntryPayload, Membership, RaftLogReader, Vote};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc;
 
-use super::types::{decode, encode, storage_err, Entry, LogId, StorageError, TypeConfig};
+use super::types::{
+    decode, encode, storage_err, Entry, LogId, MemberNode, StorageError, TypeConfig,
+};
 use crate::storage::Backend;
 
 const VOTE: &[u8] = b"vote";
@@ -82,6 +85,38 @@ fn flush_loop(db: sled::Db, rx: mpsc::Receiver<LogFlushed<TypeConfig>>) {
             cb.log_io_completed(res.clone().map_err(io::Error::other));
         }
     }
+}
+
+/// Appends, after the last entry of the log, a membership entry that leaves member `id` the
+/// only voter (`--force-new-cluster`). Every entry already in the log stays, and the member,
+/// alone in its cluster, commits them all once it has elected itself, as etcd does.
+/// Answers the index of the new entry, or `None` for an empty log.
+pub fn force_single_voter(
+    backend: &Backend,
+    id: u64,
+    node: MemberNode,
+) -> Result<Option<u64>, StorageError> {
+    let last: Option<LogId> = match backend.raft_log.last().map_err(storage_err)? {
+        Some((_, raw)) => Some(decode::<Entry>(&raw)?.log_id),
+        None => match backend.raft_meta.get(PURGED).map_err(storage_err)? {
+            Some(raw) => decode(&raw)?,
+            None => None,
+        },
+    };
+    let Some(last) = last else {
+        return Ok(None);
+    };
+    let membership = Membership::new(vec![BTreeSet::from([id])], BTreeMap::from([(id, node)]));
+    let entry = Entry {
+        log_id: LogId::new(last.leader_id, last.index + 1),
+        payload: EntryPayload::Membership(membership),
+    };
+    backend
+        .raft_log
+        .insert(index_key(entry.log_id.index), encode(&entry)?)
+        .map_err(storage_err)?;
+    backend.wal().flush().map_err(storage_err)?;
+    Ok(Some(entry.log_id.index))
 }
 
 fn index_key(i: u64) -> [u8; 8] {

@@ -34,26 +34,14 @@ pub fn is_raft_position(key: &[u8]) -> bool {
     key == APPLIED || key == MEMBERSHIP
 }
 
-/// Drops how far raft had applied (position, membership, last snapshot) so raft can be
-/// initialized afresh over the same data; answers the membership it had.
-pub fn forget_raft_position(
+/// The membership last applied to the state of `backend` (before raft starts).
+pub fn applied_membership(
     backend: &crate::storage::Backend,
 ) -> Result<Option<StoredMembership>, StorageError> {
-    let tree = backend.state();
-    let old = match tree.get(MEMBERSHIP).map_err(storage_err)? {
-        Some(raw) => Some(decode(&raw)?),
-        None => None,
-    };
-    let mut batch = sled::Batch::default();
-    batch.remove(APPLIED);
-    batch.remove(MEMBERSHIP);
-    tree.apply_batch(batch).map_err(storage_err)?;
-    backend.flush_state().map_err(storage_err)?;
-    match std::fs::remove_file(backend.dir().join("snap").join("current.snap")) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(storage_err(e)),
-        _ => {}
+    match backend.state().get(MEMBERSHIP).map_err(storage_err)? {
+        Some(raw) => Ok(Some(decode(&raw)?)),
+        None => Ok(None),
     }
-    Ok(old)
 }
 
 /// A snapshot as stored in `member/snap/` and sent to followers.
@@ -244,6 +232,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         meta: &SnapshotMeta<u64, MemberNode>,
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError> {
+        let index = meta.last_log_id.map_or(0, |l| l.index);
+        tracing::info!(target: "etcdserver", "applying snapshot at index {index}...");
         let file: SnapshotFile = decode(snapshot.get_ref())?;
         let tree = &self.state.backend.state();
         let mut mvcc = self.state.mvcc.write();
@@ -271,6 +261,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             meta: meta.clone(),
             entries: file.entries,
         })?;
+        tracing::info!(target: "etcdserver", "finished applying incoming snapshot at index {index}");
         Ok(())
     }
 
