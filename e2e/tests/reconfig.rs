@@ -5,54 +5,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use etcd_e2e::cluster::Cluster;
+use etcd_e2e::cluster::{add_and_start, member_id, Cluster};
 use etcd_e2e::load::{assert_has_all, Load};
 use etcd_e2e::{Flavor, Member, Ports};
-
-/// Adds a member through `via` with etcdctl and starts it with the printed settings.
-fn add_and_start(via: &Member, name: &str, extra_add: &[&str]) -> Member {
-    let ports = Ports::free();
-    let peer = ports.peer_url();
-    let mut args = vec!["member", "add", name, "--peer-urls", peer.as_str()];
-    args.extend_from_slice(extra_add);
-    let out = via.ctl_ok(&args);
-    let setting = |key: &str| {
-        let line = out
-            .lines()
-            .find(|l| l.starts_with(&format!("{key}=")))
-            .unwrap_or_else(|| panic!("no {key} in {out}"));
-        line.split_once('=')
-            .unwrap()
-            .1
-            .trim_matches('"')
-            .to_string()
-    };
-    assert_eq!(setting("ETCD_NAME"), name);
-    assert_eq!(setting("ETCD_INITIAL_CLUSTER_STATE"), "existing");
-    assert_eq!(setting("ETCD_INITIAL_ADVERTISE_PEER_URLS"), peer);
-    let mut m = Member::spawn_in_cluster(
-        Flavor::Ours,
-        name,
-        ports,
-        &setting("ETCD_INITIAL_CLUSTER"),
-        &["--initial-cluster-state=existing"],
-    );
-    m.wait_healthy(Duration::from_secs(30));
-    m
-}
-
-/// The ID of the member with `peer_url`, from `member list -w json`.
-fn member_id(via: &Member, peer_url: &str) -> String {
-    let out = via.ctl_ok(&["member", "list", "-w", "json"]);
-    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let m = json["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["peerURLs"][0] == peer_url)
-        .expect("member listed");
-    format!("{:x}", m["ID"].as_u64().unwrap())
-}
 
 #[test]
 fn grow_to_five_and_shrink_to_three_under_load() {
