@@ -264,6 +264,18 @@ impl Member {
         self.wait_healthy(Duration::from_secs(30));
     }
 
+    /// GETs `path` from the member's client URL with curl; the body, or None on failure.
+    pub fn http_get(&self, path: &str) -> Option<String> {
+        let url = format!("{}{path}", self.endpoint());
+        let out = Command::new("curl")
+            .args(["-sf", "--max-time", "2", &url])
+            .output()
+            .expect("run curl");
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     /// Restarts on the same data dir with `extra` flags added to every later start
     /// (e.g. `--force-new-cluster`), without waiting.
     pub fn start_again_with(&mut self, extra: &[&str]) {

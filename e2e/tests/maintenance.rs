@@ -3,7 +3,7 @@
 //! the compacted revision; `endpoint health` in every output format; `endpoint status`,
 //! whose IDs, DB size and raft term/index legitimately differ, so only its shape is
 //! compared (same fields and columns, same revision and leadership), with our version
-//! reported as 3.5.0.
+//! reported as 3.5.0. `/metrics` uses etcd's metric names.
 
 use std::collections::BTreeSet;
 
@@ -199,4 +199,41 @@ fn endpoint_status_has_the_same_shape() {
             .collect::<Vec<_>>()
     });
     assert_eq!(ours, reference);
+}
+
+/// Metric names (with labels) and values of a Prometheus text page.
+fn metrics(page: &str) -> Vec<(String, f64)> {
+    page.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            Some((name.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+#[test]
+fn metrics_carry_etcds_names_and_the_state() {
+    let pair = Pair::start(&["--quota-backend-bytes=100000000"]);
+    pair.same(&["put", "k", "v"]);
+    let [ours, reference] = [&pair.ours, &pair.reference]
+        .map(|m| metrics(&m.http_get("/metrics").expect("/metrics answers")));
+    let reference_names: BTreeSet<&str> = reference
+        .iter()
+        .map(|(n, _)| n.split('{').next().unwrap_or(n))
+        .collect();
+    for (name, _) in &ours {
+        let bare = name.split('{').next().unwrap_or(name);
+        assert!(reference_names.contains(bare), "etcd has no metric {bare}");
+    }
+    let value = |name: &str| {
+        ours.iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| *v)
+            .unwrap_or_else(|| panic!("no {name}"))
+    };
+    assert_eq!(value("etcd_server_has_leader"), 1.0);
+    assert_eq!(value("etcd_server_quota_backend_bytes"), 1e8);
+    assert_eq!(value("etcd_debugging_mvcc_current_revision"), 2.0);
+    assert!(value("etcd_mvcc_db_total_size_in_use_in_bytes") > 0.0);
 }

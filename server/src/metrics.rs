@@ -79,7 +79,13 @@ pub fn render(server: &EtcdServer) -> String {
         &mut out,
         "etcd_mvcc_db_total_size_in_use_in_bytes",
         "Total size of the underlying database logically in use in bytes.",
-        db,
+        server.state.backend.size_in_use(),
+    );
+    gauge(
+        &mut out,
+        "etcd_server_quota_backend_bytes",
+        "Current backend storage quota size in bytes.",
+        server.limits.quota_bytes,
     );
     out
 }
