@@ -40,6 +40,26 @@ pub fn recover(db: &Path) -> io::Result<()> {
     remove_if_present(&sibling(db, ".defrag"))
 }
 
+/// Opens the freshly written copy. sled releases a closed database's file lock from a
+/// background thread, so the lock the copy held may linger for a moment after the copy
+/// was dropped.
+fn reopen(path: &Path) -> Result<super::StateDb, BackendError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match open_state(path) {
+            Err(BackendError::Open {
+                source: sled::Error::Io(e),
+                ..
+            }) if e.to_string().contains("could not acquire lock")
+                && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}
+
 impl Backend {
     /// Rewrites the state database and swaps the copy in; returns the new state tree.
     ///
@@ -74,7 +94,7 @@ impl Backend {
         }
         std::fs::rename(&path, &old_path).map_err(io_err)?;
         std::fs::rename(&copy_path, &path).map_err(io_err)?;
-        *current = open_state(&path)?;
+        *current = reopen(&path)?;
         remove_if_present(&old_path).map_err(io_err)?;
         Ok(current.tree.clone())
     }
@@ -115,6 +135,20 @@ mod tests {
         drop((tree, backend));
         let reopened = Backend::open(dir.path()).unwrap();
         assert_eq!(reopened.state().len(), 10);
+    }
+
+    #[test]
+    fn defragment_twice_in_a_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = Backend::open(dir.path()).unwrap();
+        for round in 0..5u32 {
+            backend
+                .state()
+                .insert(round.to_be_bytes(), vec![1u8; 100])
+                .unwrap();
+            backend.defragment().unwrap();
+        }
+        assert_eq!(backend.state().len(), 5);
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub enum BackendError {
 }
 
 /// The state database and its one tree.
-struct StateDb {
+pub(crate) struct StateDb {
     db: sled::Db,
     tree: sled::Tree,
 }
