@@ -52,11 +52,21 @@ pub fn our_binary(name: &str) -> PathBuf {
     path
 }
 
-/// A port nobody listens on right now.
+/// Where [`free_port`] looks: below Linux's ephemeral range (32768 and up), which the
+/// kernel hands to outgoing connections and to `bind(0)`; a port found free there was
+/// often taken again by a client connection or by another test before the member bound
+/// it ("Address already in use" at start-up).
+const PORTS: std::ops::Range<usize> = 10_000..32_000;
+
+/// A port nobody listens on right now, never the same twice in one process; each process
+/// walks the range from its own starting point, so parallel test binaries rarely meet.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let start = std::process::id() as usize * 7919;
+    (0..PORTS.len())
+        .map(|_| NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+        .map(|n| (PORTS.start + (start + n) % PORTS.len()) as u16)
+        .find(|&port| TcpListener::bind(("127.0.0.1", port)).is_ok())
         .expect("free port")
 }
 
