@@ -51,8 +51,11 @@ impl Maintenance for MaintenanceService {
         let s = &self.server;
         let metrics = s.raft.metrics().borrow().clone();
         let me = s.identity.member_id;
+        // The leader as this member serves clients (a leader cut off from its quorum
+        // reports none, see `tasks::follow_raft`).
+        let leader = s.leader();
         let mut errors = Vec::new();
-        if metrics.current_leader.is_none() {
+        if leader == 0 {
             errors.push(EtcdError::NoLeader.to_string());
         }
         errors.extend(
@@ -74,7 +77,7 @@ impl Maintenance for MaintenanceService {
             header: Some(s.current_header()),
             version: API_VERSION.to_string(),
             db_size: s.state.backend.db_size() as i64,
-            leader: metrics.current_leader.unwrap_or(0),
+            leader,
             raft_index: metrics.last_log_index.unwrap_or(0),
             raft_term: metrics.current_term,
             raft_applied_index: metrics.last_applied.map(|l| l.index).unwrap_or(0),
