@@ -13,7 +13,7 @@ use etcd_proto::mvccpb::KeyValue;
 
 use super::gotext::{go_list, go_quote};
 use super::simple::{alarm_type, event_type};
-use super::{EpHashKv, EpHealth, EpStatus, Print, Printed, Printer};
+use super::{EpHashKv, EpHealth, EpStatus, Print, Printed, Printer, SnapshotStatus};
 
 /// Prints the fields format.
 pub struct Fields;
@@ -227,6 +227,15 @@ impl Printer for Fields {
             out.push('\n');
         }
         done(out)
+    }
+
+    fn snapshot_status(&self, s: &SnapshotStatus) -> Print {
+        let mut out = String::new();
+        line!(out, "\"Hash\" : {}", s.hash);
+        line!(out, "\"Revision\" : {}", s.revision);
+        line!(out, "\"Keys\" : {}", s.total_key);
+        line!(out, "\"Size\" : {}", s.total_size);
+        Ok(Printed::out(out))
     }
 
     fn alarm(&self, r: &AlarmResponse) -> Print {

@@ -12,7 +12,7 @@ use etcd_proto::etcdserverpb::{
 use etcd_proto::mvccpb::Event;
 
 use super::gojson::{self, array, header, kv, Obj};
-use super::{EpHashKv, EpHealth, EpStatus, MemberChange, Print, Printed, Printer};
+use super::{EpHashKv, EpHealth, EpStatus, MemberChange, Print, Printed, Printer, SnapshotStatus};
 
 /// Prints the json format.
 pub struct Json;
@@ -296,5 +296,16 @@ impl Printer for Json {
 
     fn move_leader(&self, _leader: u64, _target: u64, r: &MoveLeaderResponse) -> Print {
         line(Obj::new().obj("header", header(r.header.as_ref())).finish())
+    }
+
+    fn snapshot_status(&self, s: &SnapshotStatus) -> Print {
+        line(
+            Obj::new()
+                .num_always("hash", s.hash)
+                .num_always("revision", s.revision)
+                .num_always("totalKey", s.total_key)
+                .num_always("totalSize", s.total_size)
+                .finish(),
+        )
     }
 }

@@ -19,6 +19,7 @@ use etcd_proto::etcdserverpb::{
 };
 
 use super::error::CtlError;
+pub use etcd_server::snapshot::Status as SnapshotStatus;
 
 pub use gotext::go_quote;
 pub use simple::event_type as event_type_name;
@@ -195,6 +196,21 @@ pub trait Printer {
     fn move_leader(&self, _leader: u64, _target: u64, _r: &MoveLeaderResponse) -> Print {
         self.unsupported()
     }
+    fn snapshot_status(&self, _s: &SnapshotStatus) -> Print {
+        self.unsupported()
+    }
+}
+
+/// The rows of `snapshot status` shared by the simple and table formats.
+fn snapshot_rows(s: &SnapshotStatus) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    let header = vec!["hash", "revision", "total keys", "total size"];
+    let row = vec![
+        format!("{:x}", s.hash),
+        s.revision.to_string(),
+        s.total_key.to_string(),
+        gotext::humanize_bytes(s.total_size),
+    ];
+    (header, vec![row])
 }
 
 /// The rows of `member list` shared by the simple and table formats.

@@ -13,8 +13,8 @@ use etcd_proto::mvccpb::KeyValue;
 
 use super::gotext::{go_list, hex_escaped};
 use super::{
-    hashkv_rows, member_rows, status_rows, EpHashKv, EpHealth, EpStatus, KvStyle, MemberChange,
-    Print, Printed, Printer,
+    hashkv_rows, member_rows, snapshot_rows, status_rows, EpHashKv, EpHealth, EpStatus, KvStyle,
+    MemberChange, Print, Printed, Printer, SnapshotStatus,
 };
 
 /// Prints the simple format.
@@ -256,6 +256,10 @@ impl Printer for Simple {
 
     fn endpoint_hashkv(&self, hashes: &[EpHashKv]) -> Print {
         Ok(Printed::out(rows_text(hashkv_rows(hashes).1)))
+    }
+
+    fn snapshot_status(&self, s: &SnapshotStatus) -> Print {
+        Ok(Printed::out(rows_text(snapshot_rows(s).1)))
     }
 
     fn alarm(&self, r: &AlarmResponse) -> Print {

@@ -4,8 +4,8 @@
 use etcd_proto::etcdserverpb::MemberListResponse;
 
 use super::{
-    hashkv_rows, health_rows, member_rows, status_rows, EpHashKv, EpHealth, EpStatus, Print,
-    Printed, Printer,
+    hashkv_rows, health_rows, member_rows, snapshot_rows, status_rows, EpHashKv, EpHealth,
+    EpStatus, Print, Printed, Printer, SnapshotStatus,
 };
 
 /// Prints the table format.
@@ -79,6 +79,10 @@ impl Printer for Table {
 
     fn endpoint_hashkv(&self, hashes: &[EpHashKv]) -> Print {
         table(hashkv_rows(hashes))
+    }
+
+    fn snapshot_status(&self, s: &SnapshotStatus) -> Print {
+        table(snapshot_rows(s))
     }
 }
 
