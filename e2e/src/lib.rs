@@ -350,10 +350,26 @@ impl Drop for Member {
     }
 }
 
+/// Debian's etcdctl 3.4, the reference client.
+pub const DEBIAN_ETCDCTL: &str = "/usr/bin/etcdctl";
+
 /// Runs Debian's `etcdctl` against `endpoints`.
 pub fn etcdctl(endpoints: &str, args: &[&str], input: Option<&str>) -> Output {
-    let mut cmd = Command::new("/usr/bin/etcdctl");
+    etcdctl_with(Path::new(DEBIAN_ETCDCTL), endpoints, args, input, &[])
+}
+
+/// Runs the etcdctl at `binary` (API v3) against `endpoints`, with `env` set and `input` on
+/// its stdin.
+pub fn etcdctl_with(
+    binary: &Path,
+    endpoints: &str,
+    args: &[&str],
+    input: Option<&str>,
+    env: &[(&str, &str)],
+) -> Output {
+    let mut cmd = Command::new(binary);
     cmd.env("ETCDCTL_API", "3")
+        .envs(env.iter().copied())
         .arg(format!("--endpoints={endpoints}"))
         .args(args)
         .stdin(if input.is_some() {

@@ -8,10 +8,11 @@
 //! etcdctl's `{"level":"warn",...}` log lines and the usage text cobra prints after a flag
 //! error are left out of the comparison (our etcdctl prints neither).
 
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use etcd_e2e::{free_port, normalise, our_binary, Flavor, Member};
+use etcd_e2e::{etcdctl_with, free_port, normalise, our_binary, Flavor, Member, DEBIAN_ETCDCTL};
 
 /// Which client runs a command.
 #[derive(Debug, Clone, Copy)]
@@ -29,27 +30,10 @@ fn run(
     env: &[(&str, &str)],
 ) -> Output {
     let binary = match ctl {
-        Ctl::Debian => "/usr/bin/etcdctl".into(),
+        Ctl::Debian => PathBuf::from(DEBIAN_ETCDCTL),
         Ctl::Ours => our_binary("etcdctl"),
     };
-    let mut cmd = Command::new(binary);
-    cmd.env("ETCDCTL_API", "3")
-        .envs(env.iter().copied())
-        .arg(format!("--endpoints={endpoint}"))
-        .args(args)
-        .stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn etcdctl");
-    if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
-        use std::io::Write;
-        stdin.write_all(text.as_bytes()).expect("stdin");
-    }
-    child.wait_with_output().expect("etcdctl output")
+    etcdctl_with(&binary, endpoint, args, input, env)
 }
 
 /// Exit status, stdout and stderr without Go's log lines, normalised.

@@ -5,7 +5,6 @@
 //! are removed every member converges on the same data with every acknowledged write.
 //! Needs root (namespaces, iptables); a set-up failure fails the test.
 
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,18 +23,6 @@ fn wait_for<T>(limit: Duration, what: &str, mut check: impl FnMut() -> Option<T>
         assert!(Instant::now() < deadline, "{what} within {limit:?}");
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// The body of an HTTP GET of `path` on the member's client URL, None when it fails.
-fn http_get(member: &Member, path: &str) -> Option<String> {
-    let url = format!("{}{path}", member.endpoint());
-    let out = Command::new("curl")
-        .args(["-sf", "--max-time", "2", &url])
-        .output()
-        .expect("run curl");
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Every key-value (with its revisions) on one member alone: `etcdctl get "" --prefix`,
@@ -116,7 +103,7 @@ fn isolated_leader_steps_down_and_the_majority_goes_on() {
         Duration::from_secs(5),
         "the isolated leader still claims leadership",
         || {
-            let metrics = http_get(old_member, "/metrics")?;
+            let metrics = old_member.http_get("/metrics")?;
             (metrics.contains("\netcd_server_is_leader 0\n")
                 && metrics.contains("\netcd_server_has_leader 0\n"))
             .then_some(())

@@ -32,15 +32,7 @@ impl EtcdServer {
         if self.raft.metrics().borrow().current_leader != Some(me) {
             return Err(EtcdError::NotLeader);
         }
-        let is_voter = self
-            .raft
-            .metrics()
-            .borrow()
-            .membership_config
-            .membership()
-            .voter_ids()
-            .any(|id| id == target);
-        if !is_voter {
+        if !self.is_raft_voter(target) {
             return Err(EtcdError::BadLeaderTransferee);
         }
         if target == me {

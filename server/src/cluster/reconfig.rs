@@ -67,6 +67,17 @@ impl EtcdServer {
             .collect()
     }
 
+    /// Whether raft itself holds `id` as a voter (not a learner awaiting promotion).
+    pub fn is_raft_voter(&self, id: u64) -> bool {
+        self.raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .any(|v| v == id)
+    }
+
     fn is_started(&self, id: u64) -> bool {
         attributes::load(&self.state.backend.state(), id).is_some()
     }
@@ -166,15 +177,7 @@ impl EtcdServer {
         if voters.contains(&id) && self.limits.strict_reconfig_check {
             self.check_remove_voter(&voters, id)?;
         }
-        let raft_voter = self
-            .raft
-            .metrics()
-            .borrow()
-            .membership_config
-            .membership()
-            .voter_ids()
-            .any(|v| v == id);
-        if raft_voter {
+        if self.is_raft_voter(id) {
             self.change(ChangeMembers::RemoveVoters([id].into()))
                 .await?;
         } else {

@@ -95,6 +95,21 @@ fn write(opts: &RestoreOptions<'_>, entries: Vec<super::Entry>) -> Result<Restor
 mod tests {
     use super::*;
 
+    /// Restores `snapshot` as member m1 of a one-member cluster named `name` into `data_dir`.
+    fn restore_as(name: &str, snapshot: &Path, data_dir: &Path) -> Result<Restored, SnapshotError> {
+        let peer: Url = "http://127.0.0.1:2380".parse().unwrap();
+        let cluster = [("m1".to_string(), peer.clone())];
+        restore(&RestoreOptions {
+            snapshot,
+            name,
+            initial_cluster: &cluster,
+            initial_cluster_token: "tok",
+            initial_advertise_peer_urls: std::slice::from_ref(&peer),
+            data_dir,
+            skip_hash_check: false,
+        })
+    }
+
     #[test]
     fn restore_refuses_an_existing_data_dir_and_keeps_only_data() {
         let dir = tempfile::tempdir().unwrap();
@@ -108,21 +123,10 @@ mod tests {
             ]),
         )
         .unwrap();
-        let peer: Url = "http://127.0.0.1:2380".parse().unwrap();
-        let cluster = [("m1".to_string(), peer.clone())];
         let data_dir = dir.path().join("m1.etcd");
-        let opts = RestoreOptions {
-            snapshot: &snap,
-            name: "m1",
-            initial_cluster: &cluster,
-            initial_cluster_token: "tok",
-            initial_advertise_peer_urls: std::slice::from_ref(&peer),
-            data_dir: &data_dir,
-            skip_hash_check: false,
-        };
-        let restored = restore(&opts).unwrap();
+        let restored = restore_as("m1", &snap, &data_dir).unwrap();
         assert_eq!(restored.revision, 9);
-        let err = restore(&opts).unwrap_err().to_string();
+        let err = restore_as("m1", &snap, &data_dir).unwrap_err().to_string();
         assert_eq!(
             err,
             format!("data-dir {:?} exists", data_dir.display().to_string())
@@ -147,19 +151,8 @@ mod tests {
             super::super::encode(Vec::<(Vec<u8>, Vec<u8>)>::new()),
         )
         .unwrap();
-        let peer: Url = "http://127.0.0.1:2380".parse().unwrap();
-        let cluster = [("m1".to_string(), peer.clone())];
         let data_dir = dir.path().join("x.etcd");
-        let err = restore(&RestoreOptions {
-            snapshot: &snap,
-            name: "other",
-            initial_cluster: &cluster,
-            initial_cluster_token: "tok",
-            initial_advertise_peer_urls: std::slice::from_ref(&peer),
-            data_dir: &data_dir,
-            skip_hash_check: false,
-        })
-        .unwrap_err();
+        let err = restore_as("other", &snap, &data_dir).unwrap_err();
         assert!(
             err.to_string().contains("couldn't find local name"),
             "{err}"

@@ -4,12 +4,10 @@
 use std::time::Instant;
 
 use clap::{Args, Subcommand};
-use etcd_proto::etcdserverpb::cluster_client::ClusterClient;
 use etcd_proto::etcdserverpb::kv_client::KvClient;
 use etcd_proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use etcd_proto::etcdserverpb::{
-    alarm_request::AlarmAction, AlarmRequest, HashKvRequest, MemberListRequest, RangeRequest,
-    StatusRequest,
+    alarm_request::AlarmAction, AlarmRequest, HashKvRequest, RangeRequest, StatusRequest,
 };
 use futures::stream::{FuturesUnordered, StreamExt};
 
@@ -54,19 +52,11 @@ pub async fn endpoints(ctx: &Ctx, cluster: bool) -> Result<Vec<String>, CtlError
     if !cluster {
         return Ok(ctx.client.endpoints().to_vec());
     }
-    let list = ctx
-        .client
-        .unary(|ch| async move {
-            ClusterClient::new(ch)
-                .member_list(MemberListRequest::default())
-                .await
-        })
-        .await
-        .map_err(|e| {
-            CtlError::Failed(format!(
-                "failed to fetch endpoints from etcd cluster member list: {e}"
-            ))
-        })?;
+    let list = super::member::list(ctx).await.map_err(|e| {
+        CtlError::Failed(format!(
+            "failed to fetch endpoints from etcd cluster member list: {e}"
+        ))
+    })?;
     Ok(list
         .members
         .into_iter()

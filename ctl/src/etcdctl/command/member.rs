@@ -8,7 +8,7 @@ use etcd_proto::etcdserverpb::{
 };
 
 use crate::etcdctl::display::{go_quote, Format, MemberChange};
-use crate::etcdctl::error::CtlError;
+use crate::etcdctl::error::{CtlError, RpcError};
 use crate::etcdctl::strconv::{go_bool, hex_u64};
 use crate::etcdctl::Ctx;
 
@@ -143,14 +143,7 @@ async fn add(ctx: &Ctx, a: AddArgs) -> Result<(), CtlError> {
         return Ok(());
     }
     let new_id = resp.member.as_ref().map_or(0, |m| m.id);
-    let list = ctx
-        .client
-        .unary(|ch| async move {
-            ClusterClient::new(ch)
-                .member_list(MemberListRequest::default())
-                .await
-        })
-        .await?;
+    let list = list(ctx).await?;
     let initial: Vec<String> = list
         .members
         .iter()
@@ -177,4 +170,15 @@ async fn add(ctx: &Ctx, a: AddArgs) -> Result<(), CtlError> {
     );
     println!("ETCD_INITIAL_CLUSTER_STATE=\"existing\"");
     Ok(())
+}
+
+/// The cluster's member list, as the endpoints answer it.
+pub async fn list(ctx: &Ctx) -> Result<etcd_proto::etcdserverpb::MemberListResponse, RpcError> {
+    ctx.client
+        .unary(|ch| async move {
+            ClusterClient::new(ch)
+                .member_list(MemberListRequest::default())
+                .await
+        })
+        .await
 }
