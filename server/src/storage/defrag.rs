@@ -96,6 +96,7 @@ impl Backend {
         std::fs::rename(&copy_path, &path).map_err(io_err)?;
         *current = reopen(&path)?;
         remove_if_present(&old_path).map_err(io_err)?;
+        self.size_changed();
         Ok(current.tree.clone())
     }
 }

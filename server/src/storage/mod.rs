@@ -16,6 +16,7 @@ pub mod defrag;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
 
@@ -47,8 +48,14 @@ pub struct Backend {
     pub raft_log: sled::Tree,
     pub raft_meta: sled::Tree,
     state: Arc<RwLock<StateDb>>,
+    /// The last measured size of the state database and when it was measured: the quota
+    /// check reads it on every write, and measuring lists sled's files.
+    size: Arc<parking_lot::Mutex<Option<(Instant, u64)>>>,
     dir: PathBuf,
 }
+
+/// How long a measured database size is reused.
+const SIZE_TTL: Duration = Duration::from_millis(100);
 
 fn open_db(path: &Path, cache: u64) -> Result<sled::Db, BackendError> {
     sled::Config::new()
@@ -101,6 +108,7 @@ impl Backend {
             raft_meta: open_tree(&wal, &wal_path, "raft_meta")?,
             wal,
             state: Arc::new(RwLock::new(open_state(&state_path)?)),
+            size: Arc::default(),
             dir: member_dir.to_path_buf(),
         })
     }
@@ -138,6 +146,19 @@ impl Backend {
     /// Bytes the state database occupies on disk: etcd's `dbSize`, the figure the backend
     /// quota is checked against.
     pub fn db_size(&self) -> u64 {
-        self.state.read().db.size_on_disk().unwrap_or(0)
+        let mut cached = self.size.lock();
+        match *cached {
+            Some((at, size)) if at.elapsed() < SIZE_TTL => size,
+            _ => {
+                let size = self.state.read().db.size_on_disk().unwrap_or(0);
+                *cached = Some((Instant::now(), size));
+                size
+            }
+        }
+    }
+
+    /// Forgets the measured size (after the database was rewritten).
+    fn size_changed(&self) {
+        *self.size.lock() = None;
     }
 }
