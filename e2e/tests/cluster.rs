@@ -284,3 +284,53 @@ fn a_new_leader_extends_leases_and_then_expires_them() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// The operations guide's "case 3": a member started with a different `--initial-cluster`
+/// belongs to another cluster (another cluster ID). Like etcd 3.4, it is refused by the
+/// running members ("cluster ID mismatch" on both sides) and never joins; the cluster goes
+/// on serving with its members.
+fn refuses_a_member_of_another_cluster(flavor: Flavor) {
+    let ports: Vec<Ports> = (0..2).map(|_| Ports::free()).collect();
+    let cluster = Cluster::start_on(
+        flavor,
+        ports.clone(),
+        &etcd_e2e::cluster::initial_cluster(&ports),
+        &[],
+    );
+    let stranger_ports = Ports::free();
+    let mut all = ports.clone();
+    all.push(stranger_ports.clone());
+    let stranger_cluster = etcd_e2e::cluster::initial_cluster(&all).replace("m2=", "stranger=");
+    let stranger = etcd_e2e::Member::spawn_in_cluster(
+        flavor,
+        "stranger",
+        stranger_ports,
+        &stranger_cluster,
+        &[],
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !(stranger.log().contains("cluster ID mismatch")
+        && cluster.members[0].log().contains("cluster ID mismatch"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{flavor:?}: no cluster ID mismatch reported:\n{}\n{}",
+            stranger.log(),
+            cluster.members[0].log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(!stranger
+        .etcdctl(&["endpoint", "health", "--command-timeout=1s"])
+        .status
+        .success());
+    let members = cluster.members[1].ctl_ok(&["member", "list"]);
+    assert_eq!(members.lines().count(), 2, "{flavor:?}: {members}");
+    cluster.members[1].ctl_ok(&["put", "still", "serving"]);
+}
+
+#[test]
+fn a_member_of_another_cluster_is_refused_like_etcd() {
+    refuses_a_member_of_another_cluster(Flavor::Reference);
+    refuses_a_member_of_another_cluster(Flavor::Ours);
+}

@@ -18,6 +18,9 @@ pub const MAX_PEER_MESSAGE: usize = 256 * 1024 * 1024;
 /// What a leader answers a member it no longer has, and what makes that member stop.
 pub const REMOVED: &str = "the member has been permanently removed from the cluster";
 
+/// How a member refuses a call from another cluster's member.
+pub const CLUSTER_MISMATCH: &str = "request cluster ID mismatch";
+
 /// Metadata naming the sending member and its cluster on every peer call.
 pub const FROM_HEADER: &str = "x-etcd-from";
 pub const CLUSTER_HEADER: &str = "x-etcd-cluster-id";
@@ -54,6 +57,11 @@ impl Peers {
             }
         }
         req
+    }
+
+    /// The cluster this member belongs to.
+    pub fn cluster_id(&self) -> u64 {
+        self.cluster_id
     }
 
     /// Records that this member has been removed from the cluster (it then shuts down).

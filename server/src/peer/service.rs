@@ -13,7 +13,7 @@ use etcd_proto::raftpeerpb::{
 use etcd_proto::raftrequestpb::{RaftRequest, RaftResponse};
 use tonic::{Request, Response, Status};
 
-use super::client::{CLUSTER_HEADER, FROM_HEADER, MAX_PEER_MESSAGE, REMOVED};
+use super::client::{CLUSTER_HEADER, CLUSTER_MISMATCH, FROM_HEADER, MAX_PEER_MESSAGE, REMOVED};
 use super::{decode, encode};
 use crate::api::v3::cluster::ClusterService;
 use crate::error::EtcdError;
@@ -43,10 +43,12 @@ impl PeerService {
         let s = &self.server;
         if let Some(cluster) = header(CLUSTER_HEADER) {
             if cluster != s.identity.cluster_id {
-                return Err(Status::failed_precondition(format!(
-                    "request cluster ID mismatch (got {cluster:x} want {:x})",
+                let msg = format!(
+                    "{CLUSTER_MISMATCH} (got {cluster:x} want {:x})",
                     s.identity.cluster_id
-                )));
+                );
+                tracing::error!(target: "rafthttp", "{msg}");
+                return Err(Status::failed_precondition(msg));
             }
         }
         let Some(from) = header(FROM_HEADER) else {

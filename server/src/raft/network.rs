@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::types::{MemberNode, TypeConfig};
-use crate::peer::client::REMOVED;
+use crate::peer::client::{CLUSTER_MISMATCH, REMOVED};
 use crate::peer::Peers;
 use etcd_proto::raftpeerpb::RaftMessage;
 
@@ -90,6 +90,18 @@ impl PeerClient {
             Ok(Err(status)) => {
                 if status.message() == REMOVED {
                     self.peers.mark_removed();
+                }
+                if let Some(theirs) = status.message().strip_prefix(CLUSTER_MISMATCH) {
+                    // Another cluster's member: say so as etcd does, then back off.
+                    let want = theirs
+                        .rsplit(' ')
+                        .next()
+                        .unwrap_or("")
+                        .trim_end_matches(')');
+                    tracing::error!(target: "rafthttp", "request sent was ignored (cluster ID mismatch: peer[{:x}]={want}, local={:x})", self.target, self.peers.cluster_id());
+                    return Err(RPCError::Unreachable(Unreachable::new(
+                        &std::io::Error::other(status.message().to_string()),
+                    )));
                 }
                 // A member that cannot be reached gets openraft's backoff instead of a
                 // retry (and a log line) every heartbeat.
