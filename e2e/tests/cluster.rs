@@ -89,8 +89,14 @@ async fn leader_killed_under_write_load_loses_nothing() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let before_kill = acked.lock().unwrap().len();
     cluster.members[leader].kill9();
-    // A new leader takes 1.5 to 2 election timeouts (1 s); give writers time after that.
-    tokio::time::sleep(Duration::from_millis(4000)).await;
+    // A new leader takes 1.5 to 2 election timeouts (1 s); writes must then resume. The
+    // wait is generous: under a loaded test machine a writer may first sit out its 3 s
+    // client timeout on the dead member.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while acked.lock().unwrap().len() <= before_kill + 50 && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for w in writers {
         w.await.unwrap();
