@@ -4,3 +4,4 @@
 pub mod benchmark;
 pub mod endpoints;
 pub mod etcdctl;
+pub mod rate;

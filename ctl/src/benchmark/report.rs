@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-/// Latencies (microseconds) and errors of one or more workers.
+/// Latencies (microseconds) and errors of one or more workers. The slowest latency is
+/// also kept exactly: the histogram only knows it to 3 significant digits.
 pub struct Report {
     hist: Histogram<u64>,
+    slowest: Duration,
     errors: BTreeMap<String, u64>,
 }
 
@@ -16,6 +18,7 @@ impl Default for Report {
     fn default() -> Self {
         Report {
             hist: Histogram::new(3).expect("valid precision"),
+            slowest: Duration::ZERO,
             errors: BTreeMap::new(),
         }
     }
@@ -31,6 +34,7 @@ impl Report {
         match error {
             None => {
                 let _ = self.hist.record(latency.as_micros().max(1) as u64);
+                self.slowest = self.slowest.max(latency);
             }
             Some(e) => *self.errors.entry(e).or_default() += 1,
         }
@@ -39,6 +43,7 @@ impl Report {
     /// Adds another worker's results.
     pub fn merge(&mut self, other: Report) {
         let _ = self.hist.add(&other.hist);
+        self.slowest = self.slowest.max(other.slowest);
         for (e, n) in other.errors {
             *self.errors.entry(e).or_default() += n;
         }
@@ -47,6 +52,21 @@ impl Report {
     /// Number of successful requests.
     pub fn ok(&self) -> u64 {
         self.hist.len()
+    }
+
+    /// The slowest successful request (zero when there was none).
+    pub fn slowest(&self) -> Duration {
+        self.slowest
+    }
+
+    /// The standard deviation of the successful requests' latencies, in seconds.
+    pub fn stddev_secs(&self) -> f64 {
+        self.hist.stdev() / 1e6
+    }
+
+    /// Failed requests: how many failed with each error text.
+    pub fn errors(&self) -> &BTreeMap<String, u64> {
+        &self.errors
     }
 
     /// Renders the report in etcd benchmark's layout.
@@ -58,7 +78,7 @@ impl Report {
         if h.is_empty() {
             let _ = writeln!(out, "  No successful requests.");
         } else {
-            let _ = writeln!(out, "  Slowest:\t{:.4} secs.", secs(h.max()));
+            let _ = writeln!(out, "  Slowest:\t{:.4} secs.", self.slowest.as_secs_f64());
             let _ = writeln!(out, "  Fastest:\t{:.4} secs.", secs(h.min()));
             let _ = writeln!(out, "  Average:\t{:.4} secs.", h.mean() / 1e6);
             let _ = writeln!(out, "  Stddev:\t{:.4} secs.", h.stdev() / 1e6);

@@ -70,6 +70,19 @@ impl Client {
         )
     }
 
+    /// Another client for the same endpoints and settings with a connection of its own
+    /// (etcd's `check perf` opens one client, so one connection, per simulated client).
+    pub fn another(&self) -> Client {
+        Client {
+            endpoints: self.endpoints.clone(),
+            targets: self.targets.clone(),
+            dial_timeout: self.dial_timeout,
+            command_timeout: self.command_timeout,
+            tls: self.tls.clone(),
+            channel: OnceCell::new(),
+        }
+    }
+
     /// The endpoints as given on the command line.
     pub fn endpoints(&self) -> &[String] {
         &self.endpoints
@@ -103,13 +116,23 @@ impl Client {
         F: FnOnce(Channel) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
+        self.unary_within(self.command_timeout, call).await
+    }
+
+    /// Runs one RPC (connecting first if needed) under `timeout`, for the commands that
+    /// set their own instead of `--command-timeout`.
+    pub async fn unary_within<T, F, Fut>(&self, timeout: Duration, call: F) -> Result<T, RpcError>
+    where
+        F: FnOnce(Channel) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
         let attempt = async {
             call(self.channel().await)
                 .await
                 .map(tonic::Response::into_inner)
                 .map_err(RpcError::from)
         };
-        tokio::time::timeout(self.command_timeout, attempt)
+        tokio::time::timeout(timeout, attempt)
             .await
             .unwrap_or(Err(RpcError::DeadlineExceeded))
     }

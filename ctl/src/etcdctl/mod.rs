@@ -11,6 +11,7 @@ mod display;
 mod duration;
 mod error;
 mod global;
+mod progress;
 mod strconv;
 mod tls;
 
