@@ -80,9 +80,6 @@ pub enum CtlError {
     /// A failed RPC etcdctl reports as a broken connection (exit 2).
     #[error(transparent)]
     Connection(RpcError),
-    /// The client could not be set up, e.g. a TLS file is unreadable (exit 2).
-    #[error("{0}")]
-    Setup(String),
     /// A command-specific failure (exit 1).
     #[error("{0}")]
     Failed(String),
@@ -103,7 +100,7 @@ impl CtlError {
             CtlError::UnsupportedFormat(_) | CtlError::UnknownFormat | CtlError::BadFeature(_) => {
                 exit::BAD_FEATURE
             }
-            CtlError::Connection(_) | CtlError::Setup(_) => exit::BAD_CONNECTION,
+            CtlError::Connection(_) => exit::BAD_CONNECTION,
             CtlError::Interrupted(_) => exit::INTERRUPTED,
             CtlError::Rpc(_) | CtlError::Failed(_) | CtlError::Silent => exit::ERROR,
         }
