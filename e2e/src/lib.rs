@@ -76,6 +76,8 @@ pub struct Ports {
     pub host: Ipv4Addr,
     pub client: u16,
     pub peer: u16,
+    /// `http`, or `https` for a member serving clients over TLS.
+    pub client_scheme: &'static str,
 }
 
 impl Ports {
@@ -85,6 +87,7 @@ impl Ports {
             host: Ipv4Addr::LOCALHOST,
             client: free_port(),
             peer: free_port(),
+            client_scheme: "http",
         }
     }
     /// etcd's default ports on `host` (an address of a host of its own, see [`netns`]).
@@ -93,10 +96,11 @@ impl Ports {
             host,
             client: 2379,
             peer: 2380,
+            client_scheme: "http",
         }
     }
     pub fn client_url(&self) -> String {
-        format!("http://{}:{}", self.host, self.client)
+        format!("{}://{}:{}", self.client_scheme, self.host, self.client)
     }
     pub fn peer_url(&self) -> String {
         format!("http://{}:{}", self.host, self.peer)
@@ -111,6 +115,8 @@ pub struct Member {
     pub data_dir: PathBuf,
     /// Command prefix the binary runs under (empty, or e.g. `ip netns exec <ns>`).
     launcher: Vec<String>,
+    /// Flags etcdctl needs to reach the member (TLS files), before every command.
+    ctl_flags: Vec<String>,
     args: Vec<String>,
     dir: tempfile::TempDir,
     child: Option<Child>,
@@ -123,6 +129,20 @@ impl Member {
         let ports = Ports::free();
         let cluster = format!("m0={}", ports.peer_url());
         Member::start_in_cluster(flavor, "m0", ports, &cluster, extra)
+    }
+
+    /// Starts a single-member cluster serving clients over `https://`: `extra` holds the
+    /// server's TLS flags, `ctl_flags` those etcdctl needs to reach it (`--cacert`, ...).
+    pub fn start_https(flavor: Flavor, extra: &[&str], ctl_flags: &[&str]) -> Member {
+        let ports = Ports {
+            client_scheme: "https",
+            ..Ports::free()
+        };
+        let cluster = format!("m0={}", ports.peer_url());
+        let mut m = Member::spawn_in_cluster(flavor, "m0", ports, &cluster, extra);
+        m.ctl_flags = ctl_flags.iter().map(|s| s.to_string()).collect();
+        m.wait_healthy(Duration::from_secs(30));
+        m
     }
 
     /// Starts one member of a statically configured cluster and waits until it is healthy.
@@ -178,6 +198,7 @@ impl Member {
             ports,
             data_dir,
             launcher: launcher.to_vec(),
+            ctl_flags: Vec::new(),
             args,
             dir,
             child: None,
@@ -323,12 +344,18 @@ impl Member {
 
     /// Runs Debian's `etcdctl` (API v3) against this member.
     pub fn etcdctl(&self, args: &[&str]) -> Output {
-        etcdctl(&self.endpoint(), args, None)
+        self.etcdctl_input(args, None)
     }
 
     /// Runs `etcdctl` with `input` on its stdin (for `txn`).
     pub fn etcdctl_stdin(&self, args: &[&str], input: &str) -> Output {
-        etcdctl(&self.endpoint(), args, Some(input))
+        self.etcdctl_input(args, Some(input))
+    }
+
+    fn etcdctl_input(&self, args: &[&str], input: Option<&str>) -> Output {
+        let flags = self.ctl_flags.iter().map(String::as_str);
+        let args: Vec<&str> = flags.chain(args.iter().copied()).collect();
+        etcdctl(&self.endpoint(), &args, input)
     }
 
     /// Runs `etcdctl` and returns stdout, panicking with stderr when it fails.
