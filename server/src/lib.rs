@@ -10,6 +10,7 @@ pub mod compactor;
 pub mod config;
 pub mod error;
 pub mod forward;
+pub mod go_duration;
 pub mod leader_transfer;
 pub mod lease;
 pub mod logging;

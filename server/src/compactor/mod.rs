@@ -22,6 +22,7 @@ use etcd_proto::raftrequestpb::RaftRequest;
 
 use crate::config::AutoCompaction;
 use crate::error::EtcdError;
+use crate::go_duration;
 use crate::server::EtcdServer;
 
 /// What a compactor needs from the member it compacts.
@@ -79,45 +80,8 @@ async fn attempt(
         }
         Err(e) => {
             tracing::warn!(target: "compactor", "Failed auto-compaction at revision {revision} ({e})");
-            tracing::info!(target: "compactor", "Retry after {}", go_duration(retry));
+            tracing::info!(target: "compactor", "Retry after {}", go_duration::format(retry));
             false
         }
     }
-}
-
-/// `d` as Go prints a `time.Duration` (`2s`, `1.5s`, `6m0s`, `1h0m0s`, `500ms`), which is
-/// how etcd's log lines show retentions and retry intervals.
-fn go_duration(d: Duration) -> String {
-    let nanos = d.as_nanos();
-    if nanos < 1_000_000_000 {
-        let (unit, scale) = match nanos {
-            0 => return "0s".to_string(),
-            1..1_000 => ("ns", 1),
-            1_000..1_000_000 => ("µs", 1_000),
-            _ => ("ms", 1_000_000),
-        };
-        return format!("{}{unit}", decimal(nanos, scale));
-    }
-    let secs = d.as_secs();
-    let (hours, minutes) = (secs / 3600, secs / 60 % 60);
-    let seconds = decimal(
-        u128::from(secs % 60) * 1_000_000_000 + u128::from(d.subsec_nanos()),
-        1_000_000_000,
-    );
-    match (hours, minutes) {
-        (0, 0) => format!("{seconds}s"),
-        (0, m) => format!("{m}m{seconds}s"),
-        (h, m) => format!("{h}h{m}m{seconds}s"),
-    }
-}
-
-/// `value / scale` in decimal without trailing zeros (`scale` is a power of ten).
-fn decimal(value: u128, scale: u128) -> String {
-    let (whole, fraction) = (value / scale, value % scale);
-    if fraction == 0 {
-        return whole.to_string();
-    }
-    let digits = scale.ilog10() as usize;
-    let fraction = format!("{fraction:0digits$}");
-    format!("{whole}.{}", fraction.trim_end_matches('0'))
 }

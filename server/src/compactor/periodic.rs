@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{attempt, go_duration, Compactable};
+use super::{attempt, Compactable};
+use crate::go_duration;
 
 /// The longest compact interval: retentions over an hour still compact hourly.
 const MAX_COMPACT_INTERVAL: Duration = Duration::from_secs(3600);
@@ -28,7 +29,7 @@ pub(super) async fn run(member: &impl Compactable, period: Duration) {
     let compact_interval = period.min(MAX_COMPACT_INTERVAL);
     let retry_interval = (compact_interval / RETRY_DIVISOR).max(MIN_RETRY_INTERVAL);
     let retentions = (period.as_nanos() / retry_interval.as_nanos()) as usize + 1;
-    let retention = go_duration(period);
+    let retention = go_duration::format(period);
     let mut samples = VecDeque::with_capacity(retentions + 1);
     let mut last_success = Instant::now();
     // The first compaction waits a whole period; later ones one compact interval.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
-use super::{go_duration, run, Compactable};
+use super::{run, Compactable};
 use crate::config::AutoCompaction;
 use crate::error::EtcdError;
 
@@ -176,22 +176,4 @@ async fn revision_compacts_only_on_the_leader() {
         .attempts(AutoCompaction::Revision(10), min(17))
         .await;
     assert_eq!(attempts, [(min(15), 6)]);
-}
-
-#[test]
-fn durations_print_as_go_prints_them() {
-    let cases = [
-        (Duration::ZERO, "0s"),
-        (Duration::from_nanos(10), "10ns"),
-        (Duration::from_micros(1500), "1.5ms"),
-        (Duration::from_millis(200), "200ms"),
-        (Duration::from_secs(2), "2s"),
-        (Duration::from_millis(2500), "2.5s"),
-        (min(6), "6m0s"),
-        (HOUR, "1h0m0s"),
-        (Duration::from_secs(90061), "25h1m1s"),
-    ];
-    for (d, text) in cases {
-        assert_eq!(go_duration(d), text, "{d:?}");
-    }
 }

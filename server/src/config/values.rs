@@ -1,8 +1,6 @@
 //! Parsers for flag values with Go's and etcd's acceptance rules and error texts
 //! (`parse error`, `URL scheme must be http, https, unix, or unixs: ...`).
 
-use std::time::Duration;
-
 use url::Url;
 
 /// Go's `strconv.ParseUint(s, 0, 64)`: decimal, `0x` hex, `0o`/leading-zero octal, `0b`.
@@ -31,41 +29,8 @@ pub fn boolean(s: &str) -> Result<bool, String> {
     }
 }
 
-/// Go's `time.ParseDuration`: a sequence of decimal numbers with units
-/// (`ns us µs ms s m h`), e.g. `300ms`, `1.5h`, `2h45m`. A bare `0` is allowed.
-pub fn duration(s: &str) -> Result<Duration, String> {
-    let invalid = || format!("time: invalid duration {s:?}");
-    if s == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let mut rest = s;
-    let mut total = 0f64;
-    if rest.is_empty() {
-        return Err(invalid());
-    }
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| format!("time: missing unit in duration {s:?}"))?;
-        let value: f64 = rest[..num_len].parse().map_err(|_| invalid())?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let nanos = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            unit => return Err(format!("time: unknown unit {unit:?} in duration {s:?}")),
-        };
-        total += value * nanos;
-        rest = &rest[unit_len..];
-    }
-    Ok(Duration::from_nanos(total as u64))
-}
+/// Go's `time.ParseDuration` (see [`crate::go_duration::parse`]).
+pub use crate::go_duration::parse as duration;
 
 fn one_url(s: &str) -> Result<Url, String> {
     let url = Url::parse(s).map_err(|e| match e {
@@ -131,6 +96,7 @@ pub fn check_bind_url(url: &Url) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn integers_and_booleans_follow_go() {
