@@ -27,11 +27,7 @@ pub fn put_cost(p: &PutRequest) -> u64 {
 /// Quota cost of a txn: its costlier branch's puts.
 pub fn txn_cost(t: &TxnRequest) -> u64 {
     let branch = |ops: &[etcd_proto::etcdserverpb::RequestOp]| -> u64 {
-        let nested = TxnRequest {
-            success: ops.to_vec(),
-            ..Default::default()
-        };
-        txn::puts(&nested).into_iter().map(put_cost).sum()
+        txn::puts(ops).into_iter().map(put_cost).sum()
     };
     branch(&t.success).max(branch(&t.failure))
 }

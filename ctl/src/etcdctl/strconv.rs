@@ -13,13 +13,8 @@ pub fn num_error(func: &str, text: &str, overflow: bool) -> String {
 
 /// A boolean flag value as Go's `strconv.ParseBool` reads it.
 pub fn go_bool(text: &str) -> Result<bool, String> {
-    match text {
-        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
-        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
-        _ => Err(format!(
-            "strconv.ParseBool: parsing \"{text}\": invalid syntax"
-        )),
-    }
+    etcd_server::config::values::boolean(text)
+        .map_err(|_| format!("strconv.ParseBool: parsing \"{text}\": invalid syntax"))
 }
 
 /// A signed integer flag value as pflag reads it (`strconv.ParseInt` with base 0).

@@ -75,7 +75,9 @@ pub fn apply(t: &mut Target<'_>, batch: &mut sled::Batch, req: RaftRequest) -> O
 fn grows_store(req: &RaftRequest) -> bool {
     match &req.request {
         Some(Request::Put(_)) | Some(Request::LeaseGrant(_)) => true,
-        Some(Request::Txn(t)) => !txn::puts(t).is_empty(),
+        Some(Request::Txn(t)) => {
+            !(txn::puts(&t.success).is_empty() && txn::puts(&t.failure).is_empty())
+        }
         _ => false,
     }
 }

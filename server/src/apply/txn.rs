@@ -129,13 +129,17 @@ pub fn is_read_only(req: &TxnRequest) -> bool {
         })
 }
 
-/// Puts anywhere in the txn tree, on either branch: what makes a txn grow the store.
-pub fn puts(req: &TxnRequest) -> Vec<&etcd_proto::etcdserverpb::PutRequest> {
+/// Puts among `ops` and in the txns nested in them (either branch): what makes a txn
+/// grow the store.
+pub fn puts(ops: &[RequestOp]) -> Vec<&etcd_proto::etcdserverpb::PutRequest> {
     let mut out = Vec::new();
-    for op in req.success.iter().chain(&req.failure) {
+    for op in ops {
         match &op.request {
             Some(Request::RequestPut(p)) => out.push(p),
-            Some(Request::RequestTxn(t)) => out.extend(puts(t)),
+            Some(Request::RequestTxn(t)) => {
+                out.extend(puts(&t.success));
+                out.extend(puts(&t.failure));
+            }
             _ => {}
         }
     }
