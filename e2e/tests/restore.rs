@@ -70,6 +70,9 @@ fn three_members_restored_from_a_snapshot_serve_every_key_in_a_new_cluster() {
         etcdctl(&eps, &["put", &format!("k{i:03}"), &format!("v{i}")], None);
     }
     etcdctl(&eps, &["del", "k050"], None);
+    // A value larger than one 32 KiB message, so the snapshot streams in several.
+    let big = "x".repeat(100 * 1024);
+    etcdctl(&eps, &["put", "k999"], Some(&big));
     let old_status = Cluster::status(&old.members[0]).unwrap();
     let old_cluster = json(&old.members[0].ctl_ok(&["member", "list", "-w", "json"]))["header"]
         ["cluster_id"]

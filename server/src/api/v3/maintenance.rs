@@ -152,18 +152,16 @@ impl Maintenance for MaintenanceService {
         tracing::info!(target: "etcdserver", "sending database snapshot to client ({} bytes)", bytes.len());
         let header = self.server.current_header();
         let total = bytes.len();
-        let chunks: Vec<Result<SnapshotResponse, Status>> = bytes
-            .chunks(SNAPSHOT_CHUNK)
-            .scan(0usize, |sent, chunk| {
-                *sent += chunk.len();
-                Some(Ok(SnapshotResponse {
-                    header: Some(header),
-                    remaining_bytes: (total - *sent) as u64,
-                    blob: chunk.to_vec(),
-                    ..Default::default()
-                }))
+        // Chunks are cut as the client reads them: one copy of the snapshot in memory.
+        let chunks = (0..total).step_by(SNAPSHOT_CHUNK).map(move |start| {
+            let end = (start + SNAPSHOT_CHUNK).min(total);
+            Ok(SnapshotResponse {
+                header: Some(header),
+                remaining_bytes: (total - end) as u64,
+                blob: bytes[start..end].to_vec(),
+                ..Default::default()
             })
-            .collect();
+        });
         Ok(Response::new(Box::pin(futures::stream::iter(chunks))))
     }
 
