@@ -28,4 +28,5 @@ pub mod state;
 pub mod storage;
 pub mod tasks;
 pub mod version;
+pub mod wal;
 pub mod watch;

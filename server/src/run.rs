@@ -17,6 +17,7 @@ use crate::server::{EtcdServer, Identity, Limits};
 use crate::state::KvState;
 use crate::storage::{Backend, BackendError};
 use crate::version::{API_VERSION, BUILD_VERSION};
+use crate::wal::{Wal, WalError, WalOptions};
 use etcd_proto::raftrequestpb::raft_request::Request;
 use etcd_proto::raftrequestpb::{MemberAttributes, RaftRequest};
 
@@ -31,6 +32,8 @@ pub enum StartError {
     State(#[from] crate::error::EtcdError),
     #[error("{0}")]
     Raft(#[from] RaftStartError),
+    #[error("{0}")]
+    Wal(#[from] WalError),
     #[error("listen tcp {addr}: bind: {source}")]
     Listen {
         addr: String,
@@ -93,6 +96,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
     }
 
     let backend = Backend::open(&member_dir)?;
+    let wal = Arc::new(Wal::open(&member_dir.join("wal"), WalOptions::default())?);
     let init = InitialCluster {
         name: &cfg.name,
         token: &cfg.initial_cluster_token,
@@ -112,7 +116,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
                 client_urls: cfg.advertise_client_urls.iter().map(url_string).collect(),
                 voter: true,
             };
-            crate::cluster::force_new::force_new_cluster(&backend, boot, me)?
+            crate::cluster::force_new::force_new_cluster(&backend, &wal, boot, me)?
         }
         Some(boot) => boot,
         None if cfg.initial_cluster_state == ClusterState::Existing => {
@@ -139,6 +143,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
     let raft = crate::raft::start(
         boot.member_id,
         &settings,
+        wal,
         backend.clone(),
         state.clone(),
         peers.clone(),
@@ -151,10 +156,8 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         if let Err(e) = raft.initialize(boot.members.clone()).await {
             tracing::warn!(target: "etcdserver", "raft already initialized: {e}");
         }
-        if boot.restarted {
-            // A restored or forced-new data dir: raft now holds the membership.
-            crate::cluster::bootstrap::clear_pending_members(&backend)?;
-        }
+        // Raft's log now holds the membership (durably): it no longer needs to be kept.
+        crate::cluster::bootstrap::clear_pending_members(&backend)?;
     }
     tracing::info!(target: "etcdserver", "starting server... [version: {API_VERSION}, cluster version: {API_VERSION}]");
 
@@ -266,8 +269,9 @@ fn serve(listener: TcpListener, router: axum::Router, what: &'static str, addr: 
 /// Stops raft and flushes the backend, logging as etcd does.
 async fn stop(raft: &crate::raft::types::Raft, backend: &Backend, member_id: u64) {
     let _ = raft.shutdown().await;
-    let _ = backend.wal().flush_async().await;
-    let _ = backend.flush_state();
+    // The log is synced by every write; the state is made durable so the next start
+    // replays nothing.
+    let _ = backend.sync_state();
     tracing::info!(target: "etcdserver", "stopped member {member_id:x}");
 }
 

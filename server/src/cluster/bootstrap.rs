@@ -38,6 +38,8 @@ pub enum BootstrapError {
     NoRemote,
     #[error("backend: {0}")]
     Backend(#[from] sled::Error),
+    #[error("{0}")]
+    State(#[from] crate::storage::BackendError),
     #[error("backend: corrupt pending membership: {0}")]
     Pending(String),
 }
@@ -98,28 +100,36 @@ pub fn set_pending_members(
 ) -> Result<(), BootstrapError> {
     let raw = encode(members).map_err(|e| BootstrapError::Pending(e.to_string()))?;
     backend.state().insert(PENDING_MEMBERS, raw)?;
-    backend.flush_state()?;
+    backend.sync_state()?;
     Ok(())
 }
 
 /// Forgets the pending membership once raft has been initialized with it.
 pub fn clear_pending_members(backend: &Backend) -> Result<(), BootstrapError> {
     backend.state().remove(PENDING_MEMBERS)?;
-    backend.flush_state()?;
+    backend.sync_state()?;
     Ok(())
 }
 
-/// Persists a new member's identity before anything else is written.
+/// Persists a new member's identity before anything else is written, together with the
+/// membership raft is to be initialized with (if any), in one durable batch: a crash
+/// before raft has been initialized leaves a member that initializes it on its next start
+/// instead of one that knows who it is but never starts.
 pub fn persist_identity(
     backend: &Backend,
     member_id: u64,
     cluster_id: u64,
+    members: &BTreeMap<u64, MemberNode>,
 ) -> Result<(), BootstrapError> {
     let mut batch = sled::Batch::default();
     batch.insert(MEMBER_ID, &member_id.to_be_bytes()[..]);
     batch.insert(CLUSTER_ID, &cluster_id.to_be_bytes()[..]);
+    if !members.is_empty() {
+        let raw = encode(members).map_err(|e| BootstrapError::Pending(e.to_string()))?;
+        batch.insert(PENDING_MEMBERS, raw);
+    }
     backend.state().apply_batch(batch)?;
-    backend.flush_state()?;
+    backend.sync_state()?;
     Ok(())
 }
 
@@ -186,7 +196,7 @@ pub fn bootstrap(
     let ids: Vec<u64> = members.keys().copied().collect();
     let me = member_id(mine, init.token, None);
     let cid = cluster_id(&ids);
-    persist_identity(backend, me, cid)?;
+    persist_identity(backend, me, cid, &members)?;
     Ok(Bootstrap {
         member_id: me,
         cluster_id: cid,

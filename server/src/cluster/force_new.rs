@@ -17,6 +17,7 @@ use crate::storage::Backend;
 /// member when the applied membership does not (it always should).
 pub fn force_new_cluster(
     backend: &Backend,
+    wal: &crate::wal::Wal,
     boot: Bootstrap,
     fallback: MemberNode,
 ) -> Result<Bootstrap, BootstrapError> {
@@ -30,7 +31,7 @@ pub fn force_new_cluster(
             ..node
         })
         .unwrap_or(fallback);
-    let forced = force_single_voter(backend, boot.member_id, me.clone()).map_err(broken)?;
+    let forced = force_single_voter(wal, boot.member_id, me.clone()).map_err(broken)?;
     let Some(index) = forced else {
         // Nothing in the log yet: initialize raft with this member alone instead.
         let members = BTreeMap::from([(boot.member_id, me)]);

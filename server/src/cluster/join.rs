@@ -89,7 +89,7 @@ pub async fn join(
 ) -> Result<Bootstrap, BootstrapError> {
     let (cluster_id, remote) = remote_members(init).await.ok_or(BootstrapError::NoRemote)?;
     let member_id = validate(init, &remote)?;
-    persist_identity(backend, member_id, cluster_id)?;
+    persist_identity(backend, member_id, cluster_id, &BTreeMap::new())?;
     Ok(Bootstrap {
         member_id,
         cluster_id,

@@ -1,16 +1,16 @@
-//! The raft log on the backend.
+//! The raft log on the write-ahead log ([`crate::wal`]).
 //!
-//! `append` writes the entries into the `raft_log` tree and fsyncs the log database before
-//! it reports them durable, in the raft task itself, as etcd saves its WAL in its raft
-//! loop. Proposals that arrive meanwhile queue up and go to the log together in the next
-//! append (and the leader's batcher packs concurrent requests into one entry), so
-//! concurrent writes share fsyncs. Nothing is acknowledged before it is durable. A
-//! flusher thread that took the fsync off the raft task cost a lone write more in thread
-//! hand-offs than it saved (measured with etcd-benchmark, one client and a thousand).
+//! `append` writes the entries and fdatasyncs the segment before it reports them durable,
+//! in the raft task itself, as etcd saves its WAL in its raft loop. Proposals that arrive
+//! meanwhile queue up and go to the log together in the next append (and the leader's
+//! batcher packs concurrent requests into one entry), so concurrent writes share one
+//! sync. Nothing is acknowledged before it is durable. The vote is synced when saved; the
+//! committed log id rides along with the next synced write.
 
 use std::fmt::Debug;
 use std::io;
 use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{EntryPayload, Membership, RaftLogReader, Vote};
@@ -20,48 +20,34 @@ use super::types::{
     decode, encode, storage_err, Entry, LogId, MemberNode, StorageError, TypeConfig,
 };
 use crate::storage::Backend;
+use crate::wal::Wal;
 
-const VOTE: &[u8] = b"vote";
-const COMMITTED: &[u8] = b"committed";
-const PURGED: &[u8] = b"last_purged";
-
-/// The log store handed to openraft.
+/// The log store handed to openraft; its clones share one log.
 #[derive(Clone)]
 pub struct LogStore {
+    wal: Arc<Wal>,
+    /// The applied state, made durable before the log behind it is purged.
     backend: Backend,
 }
 
 impl LogStore {
-    pub fn new(backend: Backend) -> Self {
-        LogStore { backend }
+    pub fn new(wal: Arc<Wal>, backend: Backend) -> Self {
+        LogStore { wal, backend }
     }
+}
 
-    fn meta<T: for<'de> serde::Deserialize<'de>>(
-        &self,
-        key: &[u8],
-    ) -> Result<Option<T>, StorageError> {
-        match self.backend.raft_meta.get(key).map_err(storage_err)? {
-            Some(raw) => decode(&raw).map(Some),
-            None => Ok(None),
+/// The log id of the last entry of `wal`, or of its purge point when it holds none.
+fn last_log_id(wal: &Wal) -> Result<Option<LogId>, StorageError> {
+    if let Some((_, last)) = wal.bounds() {
+        if let Some((_, raw)) = wal.read(last, last + 1).map_err(storage_err)?.pop() {
+            return Ok(Some(decode::<Entry>(&raw)?.log_id));
         }
     }
+    purged(wal)
+}
 
-    fn set_meta<T: serde::Serialize>(&self, key: &[u8], v: &T) -> Result<(), StorageError> {
-        self.backend
-            .raft_meta
-            .insert(key, encode(v)?)
-            .map_err(storage_err)?;
-        Ok(())
-    }
-
-    async fn flush(&self) -> Result<(), StorageError> {
-        self.backend
-            .wal()
-            .flush_async()
-            .await
-            .map_err(storage_err)?;
-        Ok(())
-    }
+fn purged(wal: &Wal) -> Result<Option<LogId>, StorageError> {
+    wal.purged().map(|(_, raw)| decode(&raw)).transpose()
 }
 
 /// Appends, after the last entry of the log, a membership entry that leaves member `id` the
@@ -69,18 +55,11 @@ impl LogStore {
 /// alone in its cluster, commits them all once it has elected itself, as etcd does.
 /// Answers the index of the new entry, or `None` for an empty log.
 pub fn force_single_voter(
-    backend: &Backend,
+    wal: &Wal,
     id: u64,
     node: MemberNode,
 ) -> Result<Option<u64>, StorageError> {
-    let last: Option<LogId> = match backend.raft_log.last().map_err(storage_err)? {
-        Some((_, raw)) => Some(decode::<Entry>(&raw)?.log_id),
-        None => match backend.raft_meta.get(PURGED).map_err(storage_err)? {
-            Some(raw) => decode(&raw)?,
-            None => None,
-        },
-    };
-    let Some(last) = last else {
+    let Some(last) = last_log_id(wal)? else {
         return Ok(None);
     };
     let membership = Membership::new(vec![BTreeSet::from([id])], BTreeMap::from([(id, node)]));
@@ -88,16 +67,9 @@ pub fn force_single_voter(
         log_id: LogId::new(last.leader_id, last.index + 1),
         payload: EntryPayload::Membership(membership),
     };
-    backend
-        .raft_log
-        .insert(index_key(entry.log_id.index), encode(&entry)?)
+    wal.append(&[(entry.log_id.index, encode(&entry)?)])
         .map_err(storage_err)?;
-    backend.wal().flush().map_err(storage_err)?;
     Ok(Some(entry.log_id.index))
-}
-
-fn index_key(i: u64) -> [u8; 8] {
-    i.to_be_bytes()
 }
 
 impl RaftLogReader<TypeConfig> for LogStore {
@@ -111,20 +83,16 @@ impl RaftLogReader<TypeConfig> for LogStore {
             Bound::Unbounded => 0,
         };
         let end = match range.end_bound() {
-            Bound::Included(i) => Bound::Included(index_key(*i)),
-            Bound::Excluded(i) => Bound::Excluded(index_key(*i)),
-            Bound::Unbounded => Bound::Unbounded,
+            Bound::Included(i) => i + 1,
+            Bound::Excluded(i) => *i,
+            Bound::Unbounded => u64::MAX,
         };
-        let mut out = Vec::new();
-        for item in self
-            .backend
-            .raft_log
-            .range((Bound::Included(index_key(start)), end))
-        {
-            let (_, raw) = item.map_err(storage_err)?;
-            out.push(decode(&raw)?);
-        }
-        Ok(out)
+        self.wal
+            .read(start, end)
+            .map_err(storage_err)?
+            .iter()
+            .map(|(_, raw)| decode(raw))
+            .collect()
     }
 }
 
@@ -132,14 +100,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = Self;
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
-        let last_purged_log_id: Option<LogId> = self.meta(PURGED)?;
-        let last = match self.backend.raft_log.last().map_err(storage_err)? {
-            Some((_, raw)) => Some(decode::<Entry>(&raw)?.log_id),
-            None => last_purged_log_id,
-        };
         Ok(LogState {
-            last_purged_log_id,
-            last_log_id: last,
+            last_purged_log_id: purged(&self.wal)?,
+            last_log_id: last_log_id(&self.wal)?,
         })
     }
 
@@ -148,20 +111,25 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<u64>) -> Result<(), StorageError> {
-        self.set_meta(VOTE, vote)?;
-        self.flush().await
+        self.wal.save_vote(&encode(vote)?).map_err(storage_err)
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<u64>>, StorageError> {
-        self.meta(VOTE)
+        self.wal.vote().map(|raw| decode(&raw)).transpose()
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
-        self.set_meta(COMMITTED, &committed)
+        self.wal.save_committed(&encode(&committed)?);
+        Ok(())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
-        Ok(self.meta::<Option<LogId>>(COMMITTED)?.flatten())
+        Ok(self
+            .wal
+            .committed()
+            .map(|raw| decode::<Option<LogId>>(&raw))
+            .transpose()?
+            .flatten())
     }
 
     async fn append<I>(
@@ -173,44 +141,33 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
     {
-        let mut batch = sled::Batch::default();
-        for e in entries {
-            batch.insert(&index_key(e.log_id.index)[..], encode(&e)?);
+        let encoded = entries
+            .into_iter()
+            .map(|e| Ok((e.log_id.index, encode(&e)?)))
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        match self.wal.append(&encoded) {
+            Ok(()) => {
+                callback.log_io_completed(Ok(()));
+                Ok(())
+            }
+            Err(e) => {
+                let text = e.to_string();
+                callback.log_io_completed(Err(io::Error::other(text)));
+                Err(storage_err(e))
+            }
         }
-        self.backend
-            .raft_log
-            .apply_batch(batch)
-            .map_err(storage_err)?;
-        let flushed = self.backend.wal().flush().map(drop);
-        callback.log_io_completed(flushed.map_err(io::Error::other));
-        Ok(())
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
-        let mut batch = sled::Batch::default();
-        for item in self.backend.raft_log.range(index_key(log_id.index)..) {
-            batch.remove(item.map_err(storage_err)?.0);
-        }
-        self.backend
-            .raft_log
-            .apply_batch(batch)
-            .map_err(storage_err)?;
-        self.flush().await
+        self.wal.truncate(log_id.index).map_err(storage_err)
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
-        // The state may lag the log on disk (see `storage`); it must hold everything up to
-        // the purge point before the entries go.
-        self.backend.flush_state().map_err(storage_err)?;
-        self.set_meta(PURGED, &log_id)?;
-        let mut batch = sled::Batch::default();
-        for item in self.backend.raft_log.range(..=index_key(log_id.index)) {
-            batch.remove(item.map_err(storage_err)?.0);
-        }
-        self.backend
-            .raft_log
-            .apply_batch(batch)
-            .map_err(storage_err)?;
-        Ok(())
+        // The state may lag the log on disk (see `storage`); it must be durable up to the
+        // purge point before the entries go.
+        self.backend.sync_state().map_err(storage_err)?;
+        self.wal
+            .purge(log_id.index, &encode(&log_id)?)
+            .map_err(storage_err)
     }
 }

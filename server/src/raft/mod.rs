@@ -9,6 +9,9 @@ pub mod network;
 pub mod state_machine;
 pub mod types;
 
+#[cfg(test)]
+mod conformance;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,6 +43,7 @@ pub enum RaftStartError {
 pub async fn start(
     id: u64,
     settings: &RaftSettings,
+    wal: Arc<crate::wal::Wal>,
     backend: Backend,
     state: Arc<KvState>,
     peers: crate::peer::Peers,
@@ -61,7 +65,7 @@ pub async fn start(
         ..Default::default()
     }
     .validate()?;
-    let log = log_store::LogStore::new(backend);
+    let log = log_store::LogStore::new(wal, backend);
     let sm = state_machine::StateMachine::new(state);
     Ok(Raft::new(
         id,

@@ -83,7 +83,7 @@ fn write(opts: &RestoreOptions<'_>, entries: Vec<super::Entry>) -> Result<Restor
     }
     backend.state().apply_batch(batch)?;
     set_pending_members(&backend, &boot.members)?;
-    backend.flush_state()?;
+    backend.sync_state()?;
     Ok(Restored {
         member_id: boot.member_id,
         cluster_id: boot.cluster_id,

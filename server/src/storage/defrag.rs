@@ -92,8 +92,13 @@ impl Backend {
             copy.tree.apply_batch(batch)?;
             copy.db.flush()?;
         }
+        // The copy replaces a durable database: it must be durable itself before the swap.
+        super::fsync_tree(&copy_path).map_err(io_err)?;
         std::fs::rename(&path, &old_path).map_err(io_err)?;
         std::fs::rename(&copy_path, &path).map_err(io_err)?;
+        if let Some(parent) = path.parent() {
+            crate::wal::segment::sync_dir(parent).map_err(io_err)?;
+        }
         *current = reopen(&path)?;
         remove_if_present(&old_path).map_err(io_err)?;
         self.size_changed();
@@ -119,7 +124,7 @@ mod tests {
         for i in 0..2990u32 {
             backend.state().remove(i.to_be_bytes()).unwrap();
         }
-        backend.flush_state().unwrap();
+        backend.sync_state().unwrap();
         let before = backend.db_size();
         let tree = backend.defragment().unwrap();
         assert!(
@@ -158,7 +163,7 @@ mod tests {
         {
             let backend = Backend::open(dir.path()).unwrap();
             backend.state().insert(b"k", b"v".to_vec()).unwrap();
-            backend.flush_state().unwrap();
+            backend.sync_state().unwrap();
         }
         let db = super::super::state_path(dir.path());
         std::fs::rename(&db, sibling(&db, ".old")).unwrap();

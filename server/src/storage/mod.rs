@@ -1,12 +1,13 @@
-//! The on-disk backend: two sled databases under `<data-dir>/member/`, laid out like etcd's.
+//! The state database: a sled database at `<data-dir>/member/snap/db`, laid out like etcd's.
 //!
-//! - `member/wal`: the raft log (`raft_log` tree: entries by index; `raft_meta`: vote,
-//!   committed, purged). Flushed (fsynced) before anything is acknowledged.
-//! - `member/snap/db`: the applied state (`state` tree: key-value history, leases, alarms,
-//!   member identity and the applied log position, written together in one batch per
-//!   apply). sled flushes it on its own schedule: after a crash the state may lag the log,
-//!   and openraft replays the difference from the durable log. It is flushed explicitly
-//!   before the log is purged, so the log never loses an entry the state has not kept.
+//! It holds the applied state (`state` tree: key-value history, leases, alarms, member
+//! identity and the applied log position, written together in one batch per apply). The
+//! raft log is not here but in the write-ahead log (`member/wal`, see [`crate::wal`]),
+//! which is the durable record: sled writes the state on its own schedule, and after a
+//! crash the state may lag the log; openraft replays the difference. Before the log is
+//! purged behind it, [`Backend::sync_state`] makes the state durable with a real fsync of
+//! every file of the database (sled's own flush ends in `sync_file_range`, which is not
+//! durable: neither the drive's cache nor file metadata is flushed).
 //!
 //! The state database is replaceable at run time: [`Backend::defragment`] rewrites it into
 //! a fresh database (sled never returns freed space to the filesystem on its own) and
@@ -44,9 +45,6 @@ pub(crate) struct StateDb {
 /// Handles to the backend. Cheap to clone.
 #[derive(Clone)]
 pub struct Backend {
-    wal: sled::Db,
-    pub raft_log: sled::Tree,
-    pub raft_meta: sled::Tree,
     state: Arc<RwLock<StateDb>>,
     /// The last measured size of the state database and when it was measured: the quota
     /// check reads it on every write, and measuring lists sled's files.
@@ -83,6 +81,16 @@ fn open_state(path: &Path) -> Result<StateDb, BackendError> {
     Ok(StateDb { db, tree })
 }
 
+/// Fsyncs `path` and, for a directory, everything below it.
+fn fsync_tree(path: &Path) -> std::io::Result<()> {
+    if path.is_dir() {
+        for entry in std::fs::read_dir(path)? {
+            fsync_tree(&entry?.path())?;
+        }
+    }
+    std::fs::File::open(path)?.sync_all()
+}
+
 /// Where the state database of `member_dir` lives.
 pub fn state_path(member_dir: &Path) -> PathBuf {
     member_dir.join("snap").join("db")
@@ -101,12 +109,7 @@ impl Backend {
             path: member_dir.to_path_buf(),
             source,
         })?;
-        let wal_path = member_dir.join("wal");
-        let wal = open_db(&wal_path, 32 * 1024 * 1024)?;
         Ok(Backend {
-            raft_log: open_tree(&wal, &wal_path, "raft_log")?,
-            raft_meta: open_tree(&wal, &wal_path, "raft_meta")?,
-            wal,
             state: Arc::new(RwLock::new(open_state(&state_path)?)),
             size: Arc::default(),
             dir: member_dir.to_path_buf(),
@@ -118,19 +121,18 @@ impl Backend {
         &self.dir
     }
 
-    /// The database holding the raft log (flushed before a proposal is acknowledged).
-    pub fn wal(&self) -> &sled::Db {
-        &self.wal
-    }
-
     /// The current state tree. Take it afresh for each use: defragmentation replaces it.
     pub fn state(&self) -> sled::Tree {
         self.state.read().tree.clone()
     }
 
-    /// Makes every applied change durable (before the raft log is purged behind it).
-    pub fn flush_state(&self) -> Result<(), sled::Error> {
-        self.state.read().db.flush().map(drop)
+    /// Makes every applied change durable: sled writes out what it buffers, then every
+    /// file and directory of the database is fsynced.
+    pub fn sync_state(&self) -> Result<(), BackendError> {
+        let state = self.state.read();
+        state.db.flush()?;
+        let path = state_path(&self.dir);
+        fsync_tree(&path).map_err(|source| BackendError::DataDir { path, source })
     }
 
     /// Bytes of live entries in the state database: etcd's `dbSizeInUse`, which drops after a
