@@ -281,6 +281,11 @@ impl Member {
         }
     }
 
+    /// The process ID of the running member, if it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// SIGKILLs the process (no chance to flush anything).
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
