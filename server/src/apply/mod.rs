@@ -14,7 +14,7 @@ use etcd_proto::etcdserverpb::{DeleteRangeRequest, DeleteRangeResponse, PutReque
 use etcd_proto::mvccpb::{event::EventType, Event};
 use etcd_proto::raftrequestpb::raft_request::Request;
 use etcd_proto::raftrequestpb::raft_response::Response;
-use etcd_proto::raftrequestpb::{ApplyError, Empty, RaftRequest, RaftResponse};
+use etcd_proto::raftrequestpb::{Empty, RaftRequest, RaftResponse};
 
 use prost::Message;
 
@@ -58,9 +58,7 @@ pub fn apply(t: &mut Target<'_>, batch: &mut sled::Batch, req: RaftRequest) -> O
     }
     let response = match result {
         Ok(r) => Some(r),
-        Err(e) => Some(Response::Error(ApplyError {
-            message: e.to_string(),
-        })),
+        Err(e) => Some(Response::Error((&e).into())),
     };
     Outcome {
         response: RaftResponse {
