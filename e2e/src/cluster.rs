@@ -132,6 +132,20 @@ impl Cluster {
         }
     }
 
+    /// Kills every member with SIGKILL at once, starts them all again on their data dirs
+    /// and waits until each is healthy (none can be before a quorum has started).
+    pub fn kill9_and_restart_all(&mut self) {
+        for m in &mut self.members {
+            m.kill9();
+        }
+        for m in &mut self.members {
+            m.start_again();
+        }
+        for m in &mut self.members {
+            m.wait_healthy(Duration::from_secs(30));
+        }
+    }
+
     /// Waits until member `i` has applied at least `revision`.
     pub fn wait_revision(&self, i: usize, revision: i64, limit: Duration) {
         let deadline = Instant::now() + limit;

@@ -203,15 +203,7 @@ fn full_cluster_restart_keeps_all_data() {
         cluster.members[i % 3].ctl_ok(&["put", &format!("k{i:02}"), &format!("{i}")]);
     }
     let before = cluster.members[0].ctl_ok(&["get", "k", "--prefix", "-w", "json"]);
-    for m in &mut cluster.members {
-        m.kill9();
-    }
-    for m in &mut cluster.members {
-        m.start_again();
-    }
-    for m in &mut cluster.members {
-        m.wait_healthy(Duration::from_secs(30));
-    }
+    cluster.kill9_and_restart_all();
     for m in &cluster.members {
         let all = m.ctl_ok(&["get", "k", "--prefix", "-w", "json"]);
         assert!(all.contains("\"count\":50"), "{all}");

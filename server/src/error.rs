@@ -2,9 +2,10 @@
 //!
 //! Clients (etcdctl, clientv3, Kubernetes) match on these exact strings and codes, so each
 //! variant's text is etcd's, word for word. Errors found while applying a raft entry travel
-//! back through the log response as text and are turned into the same variant again with
-//! [`EtcdError::from_message`].
+//! back through the log response as an [`ApplyError`] holding the variant's [`ErrorCode`]
+//! (never as text to be parsed), and are turned into the same variant again.
 
+use etcd_proto::raftrequestpb::{ApplyError, ErrorCode};
 use tonic::{Code, Status};
 
 /// An error returned by the etcd API.
@@ -86,42 +87,99 @@ impl EtcdError {
         }
     }
 
-    /// Recovers the variant from its message text (used for errors that crossed the raft log).
+    /// Recovers the variant from its message text.
+    ///
+    /// Only for gRPC statuses a leader answered over the peer connection (the forwarding
+    /// client), until those carry an [`ErrorCode`] too. Errors found in apply travel as
+    /// their code (see [`ApplyError`]).
     pub fn from_message(message: &str) -> Self {
-        use EtcdError::*;
-        let known = [
-            EmptyKey,
-            KeyNotFound,
-            ValueProvided,
-            LeaseProvided,
-            TooManyOps,
-            DuplicateKey,
-            Compacted,
-            FutureRev,
-            NoSpace,
-            LeaseNotFound,
-            LeaseExist,
-            LeaseTtlTooLarge,
-            RequestTooLarge,
-            NoLeader,
-            NotLeader,
-            Timeout,
-            Stopped,
-            NotCapable,
-            MemberNotFound,
-            MemberExist,
-            PeerUrlExist,
-            NotEnoughStarted,
-            MemberBadUrls,
-            MemberNotLearner,
-            LearnerNotReady,
-            BadLeaderTransferee,
-            LeaderTransferTimeout,
-        ];
-        known
-            .into_iter()
+        (1..)
+            .map_while(|i| ErrorCode::try_from(i).ok())
+            .map(|code| EtcdError::from_wire(code, String::new()))
             .find(|e| e.to_string() == message)
-            .unwrap_or_else(|| Internal(message.trim_start_matches("etcdserver: ").to_string()))
+            .unwrap_or_else(|| {
+                EtcdError::Internal(message.trim_start_matches("etcdserver: ").to_string())
+            })
+    }
+}
+
+/// Both directions between [`EtcdError`] and [`ErrorCode`] from one list of names (the
+/// proto names its codes after the variants). Both matches are exhaustive, so a variant or
+/// a code added on one side only does not compile.
+macro_rules! wire_codes {
+    ($($name:ident),* $(,)?) => {
+        impl EtcdError {
+            /// The code this error travels under in the raft log's responses.
+            pub fn wire_code(&self) -> ErrorCode {
+                match self {
+                    $(EtcdError::$name => ErrorCode::$name,)*
+                    EtcdError::Internal(_) => ErrorCode::Internal,
+                }
+            }
+
+            /// The error `code` stands for; `detail` is kept for internal errors only.
+            pub fn from_wire(code: ErrorCode, detail: String) -> Self {
+                match code {
+                    $(ErrorCode::$name => EtcdError::$name,)*
+                    ErrorCode::Internal => EtcdError::Internal(detail),
+                }
+            }
+        }
+    };
+}
+
+wire_codes!(
+    EmptyKey,
+    KeyNotFound,
+    ValueProvided,
+    LeaseProvided,
+    TooManyOps,
+    DuplicateKey,
+    Compacted,
+    FutureRev,
+    NoSpace,
+    LeaseNotFound,
+    LeaseExist,
+    LeaseTtlTooLarge,
+    RequestTooLarge,
+    NoLeader,
+    NotLeader,
+    Timeout,
+    Stopped,
+    NotCapable,
+    MemberNotFound,
+    MemberExist,
+    PeerUrlExist,
+    NotEnoughStarted,
+    MemberBadUrls,
+    MemberNotLearner,
+    LearnerNotReady,
+    BadLeaderTransferee,
+    LeaderTransferTimeout,
+);
+
+impl From<&EtcdError> for ApplyError {
+    fn from(e: &EtcdError) -> Self {
+        let detail = match e {
+            EtcdError::Internal(detail) => detail.clone(),
+            _ => String::new(),
+        };
+        ApplyError {
+            code: e.wire_code() as i32,
+            detail,
+        }
+    }
+}
+
+impl From<ApplyError> for EtcdError {
+    /// A code this build does not know (a newer member's) is reported as such.
+    fn from(e: ApplyError) -> Self {
+        match ErrorCode::try_from(e.code) {
+            Ok(code) => EtcdError::from_wire(code, e.detail),
+            Err(_) => {
+                EtcdError::Internal(format!("unknown apply error code {}: {}", e.code, e.detail))
+            }
+        }
     }
 }
 
@@ -143,6 +201,33 @@ pub type Result<T, E = EtcdError> = std::result::Result<T, E>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every code, in order until the first unknown value.
+    fn every_code() -> Vec<ErrorCode> {
+        (0..).map_while(|i| ErrorCode::try_from(i).ok()).collect()
+    }
+
+    #[test]
+    fn every_error_round_trips_through_its_code() {
+        let codes = every_code();
+        assert_eq!(codes.len(), 28, "codes are numbered without gaps");
+        for code in codes {
+            let e = EtcdError::from_wire(code, "disk on fire".into());
+            assert_eq!(e.wire_code(), code);
+            assert_eq!(EtcdError::from(ApplyError::from(&e)), e);
+        }
+        let internal = EtcdError::Internal("disk on fire".into());
+        assert_eq!(EtcdError::from(ApplyError::from(&internal)), internal);
+        assert_eq!(ApplyError::from(&EtcdError::Compacted).detail, "");
+        let unknown = ApplyError {
+            code: 999,
+            detail: "x".into(),
+        };
+        assert_eq!(
+            EtcdError::from(unknown),
+            EtcdError::Internal("unknown apply error code 999: x".into())
+        );
+    }
 
     #[test]
     fn messages_round_trip_through_text() {

@@ -136,7 +136,7 @@ impl EtcdServer {
         let RaftResponse { response, revision } =
             self.within_request_timeout(self.replicate(req)).await?;
         match response {
-            Some(Response::Error(e)) => Err(EtcdError::from_message(&e.message)),
+            Some(Response::Error(e)) => Err(e.into()),
             Some(r) => Ok((r, revision)),
             None => Err(EtcdError::Internal("empty apply result".into())),
         }

@@ -1,9 +1,21 @@
 //! Turns one committed raft request into changes of the MVCC store and the lessor.
 //!
 //! Deterministic: every member applies the same entries to the same state and gets the same
-//! result. Request-level validation that needs no state happens earlier, in the API layer;
-//! everything that depends on state (leases exist, keys exist, revisions not compacted) is
-//! checked here before the first change, so a request applies whole or not at all.
+//! result. Request-level validation that needs no state happens earlier, in the API layer.
+//!
+//! A request applies whole or not at all, by construction: everything that can fail runs
+//! first, and nothing it does is kept unless the request succeeds.
+//! - State checks that need no write (leases exist, `ignore_*` keys exist, revisions not
+//!   compacted, lease not granted twice) come before the first change.
+//! - Key-value changes are staged in a [`WriteTxn`]; a failing op (a txn's put whose key
+//!   an earlier op of the same txn deleted, a record that cannot be read) drops the write,
+//!   which takes back every change it made to the key index. Only a committed write puts
+//!   records in the entry's backend batch and moves the revision.
+//! - Everything else (the lessor, the alarms, other backend keys, the compaction point) is
+//!   changed after every check of the request and after its write committed, by steps that
+//!   cannot fail. Watch events exist only for committed writes.
+//!
+//! `apply/tests.rs` drives every error path and compares the whole state before and after.
 
 pub mod txn;
 
@@ -14,7 +26,7 @@ use etcd_proto::etcdserverpb::{DeleteRangeRequest, DeleteRangeResponse, PutReque
 use etcd_proto::mvccpb::{event::EventType, Event};
 use etcd_proto::raftrequestpb::raft_request::Request;
 use etcd_proto::raftrequestpb::raft_response::Response;
-use etcd_proto::raftrequestpb::{ApplyError, Empty, RaftRequest, RaftResponse};
+use etcd_proto::raftrequestpb::{Empty, RaftRequest, RaftResponse};
 
 use prost::Message;
 
@@ -24,9 +36,10 @@ use crate::lease::Lessor;
 use crate::mvcc::{MvccStore, WriteTxn};
 
 /// What applying one request produced.
+#[derive(Debug)]
 pub struct Outcome {
     pub response: RaftResponse,
-    /// Changes for watchers, in revision order.
+    /// Changes for watchers, in revision order (none when the request failed).
     pub events: Vec<Event>,
 }
 
@@ -37,16 +50,33 @@ pub struct Target<'a> {
     pub alarms: &'a mut Alarms,
 }
 
-/// Applies `req`, queueing its backend changes in `batch`.
+/// Applies `req`, queueing its backend changes in `batch`. A request that fails changes
+/// nothing and answers its error.
 pub fn apply(t: &mut Target<'_>, batch: &mut sled::Batch, req: RaftRequest) -> Outcome {
-    let (mvcc, lessor) = (&mut *t.mvcc, &mut *t.lessor);
-    let mut events = Vec::new();
     let result = if t.alarms.no_space() && grows_store(&req) {
         Err(EtcdError::NoSpace)
     } else {
-        dispatch(mvcc, lessor, t.alarms, batch, req, &mut events)
+        dispatch(t, batch, req)
     };
-    for ev in &events {
+    let (response, events) = match result {
+        Ok((response, events)) => {
+            reattach(t.lessor, &events);
+            (response, events)
+        }
+        Err(e) => (Response::Error((&e).into()), Vec::new()),
+    };
+    Outcome {
+        response: RaftResponse {
+            response: Some(response),
+            revision: t.mvcc.current_revision(),
+        },
+        events,
+    }
+}
+
+/// Moves the keys a committed write changed between leases.
+fn reattach(lessor: &mut Lessor, events: &[Event]) {
+    for ev in events {
         let kv = ev.kv.as_ref().expect("events carry a key-value");
         let prev = ev.prev_kv.as_ref().map_or(0, |p| p.lease);
         let now = if ev.r#type == EventType::Put as i32 {
@@ -55,19 +85,6 @@ pub fn apply(t: &mut Target<'_>, batch: &mut sled::Batch, req: RaftRequest) -> O
             0
         };
         lessor.reattach(&kv.key, prev, now);
-    }
-    let response = match result {
-        Ok(r) => Some(r),
-        Err(e) => Some(Response::Error(ApplyError {
-            message: e.to_string(),
-        })),
-    };
-    Outcome {
-        response: RaftResponse {
-            response,
-            revision: mvcc.current_revision(),
-        },
-        events,
     }
 }
 
@@ -82,79 +99,84 @@ fn grows_store(req: &RaftRequest) -> bool {
     }
 }
 
-fn dispatch(
-    mvcc: &mut MvccStore,
-    lessor: &mut Lessor,
-    alarms: &mut Alarms,
-    batch: &mut sled::Batch,
-    req: RaftRequest,
-    events: &mut Vec<Event>,
-) -> Result<Response> {
+/// A successful request's answer and the watch events of its write.
+type Applied = (Response, Vec<Event>);
+
+fn dispatch(t: &mut Target<'_>, batch: &mut sled::Batch, req: RaftRequest) -> Result<Applied> {
+    let no_events = Vec::new;
     let Some(req) = req.request else {
-        return Ok(Response::Empty(Empty {}));
+        return Ok((Response::Empty(Empty {}), no_events()));
     };
+    let (mvcc, lessor) = (&mut *t.mvcc, &mut *t.lessor);
     Ok(match req {
         Request::Put(p) => {
-            let mut w = mvcc.write(batch);
+            let mut w = mvcc.write();
             check_put(lessor, &w, &p)?;
             let resp = exec_put(&mut w, &p)?;
-            events.extend(w.finish());
-            Response::Put(resp)
+            (Response::Put(resp), w.commit(batch))
         }
         Request::DeleteRange(d) => {
-            let mut w = mvcc.write(batch);
+            let mut w = mvcc.write();
             let resp = exec_delete(&mut w, &d)?;
-            events.extend(w.finish());
-            Response::DeleteRange(resp)
+            (Response::DeleteRange(resp), w.commit(batch))
         }
-        Request::Txn(t) => {
-            let mut w = mvcc.write(batch);
-            let path = txn::path(&w, &t)?;
-            txn::validate(lessor, &w, &t, &path)?;
-            let resp = txn::execute(&mut w, &t, &path)?;
-            events.extend(w.finish());
-            Response::Txn(resp)
+        Request::Txn(req) => {
+            let mut w = mvcc.write();
+            let path = txn::path(&w, &req)?;
+            txn::validate(lessor, &w, &req, &path)?;
+            let resp = txn::execute(&mut w, &req, &path)?;
+            (Response::Txn(resp), w.commit(batch))
+        }
+        Request::LeaseRevoke(r) => {
+            let lease = lessor.get(r.id).ok_or(EtcdError::LeaseNotFound)?;
+            let mut w = mvcc.write();
+            for key in &lease.keys {
+                w.delete_range(key, b"")?;
+            }
+            let events = w.commit(batch);
+            lessor
+                .revoke(r.id, batch)
+                .expect("the lease was found above");
+            let resp = LeaseRevokeResponse { header: None };
+            (Response::LeaseRevoke(resp), events)
         }
         Request::Compaction(c) => {
             mvcc.compact(c.revision, batch)?;
-            Response::Compaction(CompactionResponse { header: None })
+            let resp = CompactionResponse { header: None };
+            (Response::Compaction(resp), no_events())
         }
         Request::LeaseGrant(g) => {
             let ttl = lessor.grant(g.id, g.ttl, batch)?;
-            Response::LeaseGrant(LeaseGrantResponse {
+            let resp = LeaseGrantResponse {
                 header: None,
                 id: g.id,
                 ttl,
                 error: String::new(),
-            })
-        }
-        Request::LeaseRevoke(r) => {
-            let keys = lessor.revoke(r.id, batch)?;
-            let mut w = mvcc.write(batch);
-            for key in keys {
-                w.delete_range(&key, b"")?;
-            }
-            events.extend(w.finish());
-            Response::LeaseRevoke(LeaseRevokeResponse { header: None })
+            };
+            (Response::LeaseGrant(resp), no_events())
         }
         Request::LeaseCheckpoints(c) => {
             for cp in c.checkpoints {
                 lessor.checkpoint(cp.id, cp.remaining_ttl, batch);
             }
-            Response::Empty(Empty {})
+            (Response::Empty(Empty {}), no_events())
         }
         Request::Batch(_) => {
             return Err(EtcdError::Internal(
                 "a request batch cannot be nested".into(),
             ))
         }
-        Request::Alarm(a) => Response::Alarm(AlarmResponse {
-            header: None,
-            alarms: alarms.apply(&a, batch),
-        }),
+        Request::Alarm(a) => {
+            let alarms = t.alarms.apply(&a, batch);
+            let resp = AlarmResponse {
+                header: None,
+                alarms,
+            };
+            (Response::Alarm(resp), no_events())
+        }
         Request::MemberAttributes(a) => {
             batch.insert(crate::cluster::attributes::key(a.id), a.encode_to_vec());
-            Response::Empty(Empty {})
+            (Response::Empty(Empty {}), no_events())
         }
     })
 }
@@ -202,3 +224,6 @@ pub(crate) fn exec_delete(
         prev_kvs: if d.prev_kv { deleted } else { Vec::new() },
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -3,7 +3,10 @@
 //! As in etcd, every compare in the request tree (nested txns included) is evaluated
 //! against the state before the txn runs; that fixes the branch taken at every level (the
 //! "path"). Validation of the chosen ops (leases exist, `ignore_value`/`ignore_lease` keys
-//! exist) happens before the first write, so a txn either applies whole or not at all.
+//! exist, read revisions not compacted) happens before the first write. An op that still
+//! fails while executing (a put keeping the value of a key an earlier op deleted, which the
+//! API layer refuses but an entry in the log may hold) drops the staged write with every
+//! change of the txn, so a txn applies whole or not at all.
 
 use etcd_proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
 use etcd_proto::etcdserverpb::request_op::Request;

@@ -20,7 +20,7 @@ pub struct IndexEntry {
 }
 
 /// Key -> ordered list of its changes.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct KeyIndex {
     keys: BTreeMap<Vec<u8>, Vec<IndexEntry>>,
 }
@@ -71,6 +71,20 @@ impl KeyIndex {
     /// Records a change of `key` at `rev`.
     pub fn push(&mut self, key: &[u8], entry: IndexEntry) {
         self.keys.entry(key.to_vec()).or_default().push(entry);
+    }
+
+    /// Takes back the change of `key` at `rev`, its newest (a write that did not commit).
+    pub fn pop(&mut self, key: &[u8], rev: Revision) {
+        let Some(entries) = self.keys.get_mut(key) else {
+            return;
+        };
+        debug_assert_eq!(entries.last().map(|e| e.rev), Some(rev));
+        if entries.last().is_some_and(|e| e.rev == rev) {
+            entries.pop();
+        }
+        if entries.is_empty() {
+            self.keys.remove(key);
+        }
     }
 
     /// The revision of `key` visible at store revision `at`, if the key is live there.

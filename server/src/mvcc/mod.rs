@@ -5,8 +5,10 @@
 //! revision (so watchers replay it in order), the in-memory [`index::KeyIndex`] maps keys to
 //! their revisions, and compaction drops history older than a revision.
 //!
-//! Writes are collected into a [`sled::Batch`] supplied by the caller, so the raft state
-//! machine can commit a request's changes together with its applied log index atomically.
+//! A write is staged in a [`WriteTxn`] and goes into a [`sled::Batch`] supplied by the
+//! caller only when it commits, so the raft state machine can store a request's changes
+//! together with its applied log index atomically, and a request that fails half-way
+//! leaves nothing behind.
 
 pub mod index;
 pub mod range;
@@ -134,9 +136,10 @@ impl MvccStore {
             .transpose()
     }
 
-    /// Starts a write that will produce revision `current + 1` if it changes anything.
-    pub fn write<'a>(&'a mut self, batch: &'a mut sled::Batch) -> WriteTxn<'a> {
-        WriteTxn::new(self, batch)
+    /// Starts a write that will produce revision `current + 1` if it changes anything and
+    /// commits.
+    pub fn write(&mut self) -> WriteTxn<'_> {
+        WriteTxn::new(self)
     }
 
     /// History records with `from <= main revision <= to`, in revision order, with the
@@ -226,6 +229,28 @@ fn read_i64(tree: &sled::Tree, key: &[u8]) -> Result<Option<i64>> {
 
 /// Records written by an unfinished write, readable before the batch reaches the backend.
 type Pending = HashMap<Revision, KeyValue>;
+
+/// Everything a store holds in memory, for tests that check what a request changed.
+#[cfg(test)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemoryState {
+    pub index: KeyIndex,
+    pub current: i64,
+    pub compacted: i64,
+    pub pending: std::collections::BTreeMap<Revision, KeyValue>,
+}
+
+#[cfg(test)]
+impl MvccStore {
+    pub fn memory_state(&self) -> MemoryState {
+        MemoryState {
+            index: self.index.clone(),
+            current: self.current,
+            compacted: self.compacted,
+            pending: self.unflushed.clone().into_iter().collect(),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests;

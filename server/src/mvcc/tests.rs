@@ -13,9 +13,9 @@ fn open() -> (tempfile::TempDir, sled::Db, MvccStore) {
 fn apply(store: &mut MvccStore, f: impl FnOnce(&mut WriteTxn<'_>)) {
     let tree = store.tree.clone();
     let mut batch = sled::Batch::default();
-    let mut txn = store.write(&mut batch);
+    let mut txn = store.write();
     f(&mut txn);
-    txn.finish();
+    txn.commit(&mut batch);
     tree.apply_batch(batch).unwrap();
 }
 
@@ -206,11 +206,11 @@ fn writes_sharing_one_backend_batch_see_each_other() {
     let tree = store.tree.clone();
     let mut batch = sled::Batch::default();
     for value in ["1", "2", "3"] {
-        let mut txn = store.write(&mut batch);
+        let mut txn = store.write();
         txn.put(b"k", value.as_bytes().to_vec(), 0).unwrap();
-        txn.finish();
+        txn.commit(&mut batch);
     }
-    let txn = store.write(&mut batch);
+    let txn = store.write();
     let seen = txn.get(b"k").unwrap().unwrap();
     assert_eq!(
         (seen.value.as_slice(), seen.version, seen.mod_revision),
@@ -227,4 +227,34 @@ fn writes_sharing_one_backend_batch_see_each_other() {
         get(&store, "k", 2),
         vec![("k".to_string(), "1".to_string())]
     );
+}
+
+#[test]
+fn a_write_dropped_without_commit_takes_everything_back() {
+    let (_dir, _db, mut store) = open();
+    apply(&mut store, |t| {
+        t.put(b"a", b"1".to_vec(), 0).unwrap();
+        t.put(b"b", b"2".to_vec(), 0).unwrap();
+    });
+    let before = store.memory_state();
+    {
+        let mut txn = store.write();
+        assert_eq!(txn.delete_range(b"a", b"\0").unwrap().len(), 2);
+        txn.put(b"new", b"x".to_vec(), 0).unwrap();
+        txn.put(b"a", b"again".to_vec(), 0).unwrap();
+        assert!(txn.get(b"b").unwrap().is_none());
+        assert_eq!(txn.read_revision(), 3);
+    }
+    assert_eq!(store.memory_state(), before);
+    assert_eq!(store.key_count(), 2);
+
+    // The next write gets the revision the dropped one would have had.
+    apply(&mut store, |t| {
+        t.put(b"c", b"3".to_vec(), 0).unwrap();
+    });
+    assert_eq!(store.current_revision(), 3);
+    assert_eq!(get(&store, "a", 0), vec![("a".into(), "1".into())]);
+    store.batch_applied();
+    let reopened = MvccStore::open(store.tree.clone()).unwrap();
+    assert_eq!(reopened.memory_state(), store.memory_state());
 }

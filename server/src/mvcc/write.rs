@@ -1,4 +1,11 @@
 //! One write to the store: any number of puts and deletes sharing one revision.
+//!
+//! A write is staged. Its changes are visible at once to reads made through it (the key
+//! index and the pending records are updated as it goes, so a txn sees its own earlier
+//! ops), but they reach the caller's backend batch, and the store's revision moves, only
+//! when [`WriteTxn::commit`] runs. A write dropped without commit, because an op of its
+//! request failed, takes every change back out of the index and the pending records: a
+//! failed request leaves the store as it found it, whichever op failed.
 
 use etcd_proto::etcdserverpb::{RangeRequest, RangeResponse};
 use etcd_proto::mvccpb::{event::EventType, Event, KeyValue};
@@ -11,23 +18,22 @@ use super::{range, MvccStore, META_REVISION};
 use crate::error::Result;
 
 /// A write in progress. Changes are visible to reads made through this txn at once and
-/// to everyone else when [`WriteTxn::finish`] has run and the batch has been applied.
+/// to everyone else once [`WriteTxn::commit`] has run and the batch has been applied.
 pub struct WriteTxn<'a> {
     store: &'a mut MvccStore,
-    batch: &'a mut sled::Batch,
     rev: i64,
-    sub: i64,
+    /// Records of the changes made so far, in order (their position is their sub-revision).
+    staged: Vec<(Revision, KvRecord)>,
     events: Vec<Event>,
 }
 
 impl<'a> WriteTxn<'a> {
-    pub(super) fn new(store: &'a mut MvccStore, batch: &'a mut sled::Batch) -> Self {
+    pub(super) fn new(store: &'a mut MvccStore) -> Self {
         let rev = store.current + 1;
         WriteTxn {
             store,
-            batch,
             rev,
-            sub: 0,
+            staged: Vec::new(),
             events: Vec::new(),
         }
     }
@@ -39,7 +45,7 @@ impl<'a> WriteTxn<'a> {
 
     /// The revision reads inside this txn observe: its own changes once it has made any.
     pub fn read_revision(&self) -> i64 {
-        if self.sub > 0 {
+        if !self.staged.is_empty() {
             self.rev
         } else {
             self.store.current
@@ -129,32 +135,45 @@ impl<'a> WriteTxn<'a> {
         Ok(deleted)
     }
 
-    fn next_revision(&mut self) -> Revision {
-        let r = Revision::new(self.rev, self.sub);
-        self.sub += 1;
-        r
+    fn next_revision(&self) -> Revision {
+        Revision::new(self.rev, self.staged.len() as i64)
     }
 
     fn record(&mut self, rev: Revision, kv: KeyValue, tombstone: bool) {
-        let rec = KvRecord {
-            kv: Some(kv.clone()),
-            tombstone,
-        };
-        self.batch.insert(&rev.to_key()[..], rec.encode_to_vec());
         self.store
             .index
             .push(&kv.key, IndexEntry { rev, tombstone });
-        self.store.unflushed.insert(rev, kv);
+        self.store.unflushed.insert(rev, kv.clone());
+        let rec = KvRecord {
+            kv: Some(kv),
+            tombstone,
+        };
+        self.staged.push((rev, rec));
     }
 
-    /// Ends the write. If anything changed, the store's revision advances and the change
-    /// events (with previous versions) are returned in order.
-    pub fn finish(self) -> Vec<Event> {
-        if self.sub > 0 {
+    /// Ends the write successfully: its records go into `batch` and, if anything changed,
+    /// the store's revision advances. Returns the change events (with previous versions)
+    /// in order. Cannot fail, so a request that got this far applies whole.
+    pub fn commit(mut self, batch: &mut sled::Batch) -> Vec<Event> {
+        let staged = std::mem::take(&mut self.staged);
+        if !staged.is_empty() {
+            for (rev, rec) in staged {
+                batch.insert(&rev.to_key()[..], rec.encode_to_vec());
+            }
             self.store.current = self.rev;
-            self.batch
-                .insert(META_REVISION, &self.rev.to_be_bytes()[..]);
+            batch.insert(META_REVISION, &self.rev.to_be_bytes()[..]);
         }
-        self.events
+        std::mem::take(&mut self.events)
+    }
+}
+
+impl Drop for WriteTxn<'_> {
+    /// Takes back whatever was not committed, newest change first.
+    fn drop(&mut self) {
+        for (rev, rec) in self.staged.drain(..).rev() {
+            let key = rec.kv.map(|kv| kv.key).unwrap_or_default();
+            self.store.index.pop(&key, rev);
+            self.store.unflushed.remove(&rev);
+        }
     }
 }

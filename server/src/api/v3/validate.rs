@@ -8,6 +8,7 @@ use etcd_proto::etcdserverpb::{
 };
 
 use crate::error::{EtcdError, Result};
+use crate::mvcc::index::KeyRange;
 
 pub fn range(r: &RangeRequest) -> Result<()> {
     if r.key.is_empty() {
@@ -59,21 +60,20 @@ pub fn txn(r: &TxnRequest, max_ops: usize) -> Result<()> {
     Ok(())
 }
 
-/// A deleted range: `end` empty is a single key.
+/// A deleted range, with etcd's range-end conventions (see [`KeyRange`]).
 struct Deleted {
     start: Vec<u8>,
     end: Vec<u8>,
 }
 
 impl Deleted {
-    /// etcd checks overlaps on plain byte-string intervals `[start, end)`: a delete "from a
-    /// key" (`end` = `[0]`) is an empty interval there and conflicts with no put.
+    /// Whether a put of `k` would overlap the delete. A delete to the end of the keyspace
+    /// (`end` = `[0]`) covers every key from `start` on: etcd 3.4 checks plain byte-string
+    /// intervals, where that range is empty, lets the put through and then panics applying
+    /// a put with `ignore_value` of a key the delete removed; upstream's fix treats it as
+    /// the range it is, and so do we.
     fn covers(&self, k: &[u8]) -> bool {
-        if self.end.is_empty() {
-            k == self.start
-        } else {
-            self.start.as_slice() <= k && k < self.end.as_slice()
-        }
+        KeyRange::new(&self.start, &self.end).contains(k)
     }
 }
 
@@ -180,9 +180,28 @@ mod tests {
     }
 
     #[test]
-    fn deleting_from_a_key_conflicts_with_no_put() {
+    fn deleting_from_a_key_covers_every_key_after_it() {
+        let keep_value = |k: &str| RequestOp {
+            request: Some(Request::RequestPut(PutRequest {
+                key: k.into(),
+                ignore_value: true,
+                ..Default::default()
+            })),
+        };
+        for success in [
+            vec![del_op("k", "\0"), keep_value("k")],
+            vec![del_op("k", "\0"), put_op("l")],
+            vec![del_op("\0", "\0"), put_op("a")],
+            vec![del_op("a", "\0"), txn_op(vec![put_op("b")], vec![])],
+        ] {
+            let t = TxnRequest {
+                success,
+                ..Default::default()
+            };
+            assert_eq!(txn(&t, 128), Err(EtcdError::DuplicateKey), "{t:?}");
+        }
         let t = TxnRequest {
-            success: vec![del_op("a", "\0"), put_op("b"), put_op("a")],
+            success: vec![del_op("k", "\0"), put_op("b"), keep_value("a")],
             ..Default::default()
         };
         assert_eq!(txn(&t, 128), Ok(()));
