@@ -4,10 +4,12 @@
 //! compare the outputs after [`normalise`] has blanked what legitimately differs.
 
 pub mod cluster;
+pub mod kv_model;
 pub mod load;
 pub mod netns;
 pub mod normalise;
 pub mod watcher;
+pub mod wgl;
 
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
