@@ -210,10 +210,11 @@ impl crate::wgl::Model for Key {
 /// one of its operations. Keeps [`crate::wgl::minimise`] from blaming a violation on a
 /// dropped write.
 pub fn self_contained(ops: &[&crate::wgl::Event<Op>]) -> bool {
-    ops.iter().filter_map(|e| e.op.observed()).all(|seen| {
-        ops.iter()
-            .any(|w| w.op.written().is_some_and(|v| v == seen))
-    })
+    let written: std::collections::HashSet<&str> =
+        ops.iter().filter_map(|e| e.op.written()).collect();
+    ops.iter()
+        .filter_map(|e| e.op.observed())
+        .all(|seen| written.contains(seen))
 }
 
 /// Operations of a key's history that can be left out without changing its verdict:
@@ -221,33 +222,39 @@ pub fn self_contained(ops: &[&crate::wgl::Event<Op>]) -> bool {
 /// never having happened, which is always allowed) — unless a kept unknown CAS compares
 /// against that value. Leaving them in is correct but makes the search branch on each.
 pub fn droppable(history: &[crate::wgl::Event<Op>]) -> Vec<bool> {
+    let observed: std::collections::HashSet<&str> =
+        history.iter().filter_map(|e| e.op.observed()).collect();
     let mut drop: Vec<bool> = history
         .iter()
         .map(|e| {
             e.op.unknown()
                 && !matches!(e.op, Op::Delete { .. })
-                && e.op
-                    .written()
-                    .is_some_and(|v| !history.iter().any(|o| o.op.observed() == Some(v)))
+                && e.op.written().is_some_and(|v| !observed.contains(v))
         })
         .collect();
     // An unknown CAS that is kept may need an unknown write's value to hold.
     loop {
-        let needed: Vec<usize> = (0..history.len())
-            .filter(|&i| drop[i])
-            .filter(|&i| {
-                let v = history[i].op.written();
-                history.iter().enumerate().any(|(j, o)| {
-                    !drop[j]
-                        && matches!(&o.op, Op::Cas { cond: Cond::Value(c), result: None, .. } if Some(c.as_str()) == v)
-                })
+        let compared: std::collections::HashSet<&str> = history
+            .iter()
+            .zip(&drop)
+            .filter_map(|(e, dropped)| match &e.op {
+                Op::Cas {
+                    cond: Cond::Value(c),
+                    result: None,
+                    ..
+                } if !dropped => Some(c.as_str()),
+                _ => None,
             })
             .collect();
-        if needed.is_empty() {
-            return drop;
+        let mut changed = false;
+        for (e, dropped) in history.iter().zip(drop.iter_mut()) {
+            if *dropped && e.op.written().is_some_and(|v| compared.contains(v)) {
+                *dropped = false;
+                changed = true;
+            }
         }
-        for i in needed {
-            drop[i] = false;
+        if !changed {
+            return drop;
         }
     }
 }
