@@ -9,6 +9,8 @@
 //! the store's revision at the current point of the linearization: a write must be
 //! acknowledged at a revision above it, and a read's header revision may not be below it.
 
+use std::collections::HashSet;
+
 /// A version of the key as a response showed it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Seen {
@@ -67,6 +69,17 @@ impl Op {
             Op::Cas { result, .. } => result.as_ref().and_then(|(_, _, s)| s.as_ref()),
         };
         seen.map(|s| s.value.as_str())
+    }
+
+    /// Whether its response showed the key absent.
+    pub fn observed_absent(&self) -> bool {
+        match self {
+            Op::Get { seen, .. } => seen.is_none(),
+            Op::Put { result, .. } | Op::Delete { result } => {
+                matches!(result, Some((_, None)))
+            }
+            Op::Cas { result, .. } => matches!(result, Some((_, _, None))),
+        }
     }
 
     /// Whether its outcome is unknown.
@@ -206,15 +219,31 @@ impl crate::wgl::Model for Key {
     }
 }
 
-/// Whether a sub-history explains itself: every value a response showed was written by
-/// one of its operations. Keeps [`crate::wgl::minimise`] from blaming a violation on a
-/// dropped write.
-pub fn self_contained(ops: &[&crate::wgl::Event<Op>]) -> bool {
-    let written: std::collections::HashSet<&str> =
-        ops.iter().filter_map(|e| e.op.written()).collect();
-    ops.iter()
-        .filter_map(|e| e.op.observed())
-        .all(|seen| written.contains(seen))
+/// Which sub-histories of `history` explain themselves (given the indices kept): every
+/// value a response showed was written by a kept operation, and every delete that may
+/// explain a response showing the key absent (called before that response) is kept.
+/// Keeps [`crate::wgl::minimise`] from blaming a violation on a dropped write.
+pub fn self_contained(history: &[crate::wgl::Event<Op>]) -> impl Fn(&[usize]) -> bool + '_ {
+    let deletes: Vec<usize> = (0..history.len())
+        .filter(|&i| matches!(history[i].op, Op::Delete { .. }))
+        .collect();
+    move |keep: &[usize]| {
+        let written: HashSet<&str> = keep
+            .iter()
+            .filter_map(|&i| history[i].op.written())
+            .collect();
+        let kept: HashSet<usize> = keep.iter().copied().collect();
+        keep.iter().all(|&i| {
+            let e = &history[i];
+            match e.op.observed() {
+                Some(v) => written.contains(v),
+                None if e.op.observed_absent() => deletes
+                    .iter()
+                    .all(|&d| kept.contains(&d) || e.ret.is_some_and(|ret| history[d].call > ret)),
+                None => true,
+            }
+        })
+    }
 }
 
 /// Operations of a key's history that can be left out without changing its verdict:
@@ -222,8 +251,7 @@ pub fn self_contained(ops: &[&crate::wgl::Event<Op>]) -> bool {
 /// never having happened, which is always allowed) — unless a kept unknown CAS compares
 /// against that value. Leaving them in is correct but makes the search branch on each.
 pub fn droppable(history: &[crate::wgl::Event<Op>]) -> Vec<bool> {
-    let observed: std::collections::HashSet<&str> =
-        history.iter().filter_map(|e| e.op.observed()).collect();
+    let observed: HashSet<&str> = history.iter().filter_map(|e| e.op.observed()).collect();
     let mut drop: Vec<bool> = history
         .iter()
         .map(|e| {
@@ -234,7 +262,7 @@ pub fn droppable(history: &[crate::wgl::Event<Op>]) -> Vec<bool> {
         .collect();
     // An unknown CAS that is kept may need an unknown write's value to hold.
     loop {
-        let compared: std::collections::HashSet<&str> = history
+        let compared: HashSet<&str> = history
             .iter()
             .zip(&drop)
             .filter_map(|(e, dropped)| match &e.op {

@@ -45,7 +45,7 @@ pub fn linearizable(history: &History) -> Vec<String> {
         if is_linearizable(&Key, &events) {
             continue;
         }
-        let smallest = minimise(&Key, &events, self_contained);
+        let smallest = minimise(&Key, &events, self_contained(&events));
         let shown: Vec<&Record> = smallest.iter().map(|&i| kept[i]).collect();
         problems.push(format!(
             "{key}: not linearizable ({} operations); smallest non-linearizable \

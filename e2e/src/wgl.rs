@@ -176,23 +176,23 @@ pub fn is_linearizable<M: Model>(model: &M, history: &[Event<M::Op>]) -> bool {
 
 /// A smallest sub-history (a subset of `history`'s operations, in their order) that is
 /// still not linearizable: operations are dropped, in halves, quarters, ... and finally
-/// one at a time, as long as the rest still fails and `admissible` holds for it.
-/// `admissible` keeps the result meaningful (e.g. no read of a value whose write was
-/// dropped); the whole history must be admissible and not linearizable.
+/// one at a time, as long as the rest still fails and `admissible` holds for it (given
+/// the indices kept). `admissible` keeps the result meaningful: dropping the write a read
+/// saw would make a violation of its own; the whole history must be admissible and not
+/// linearizable.
 pub fn minimise<M: Model>(
     model: &M,
     history: &[Event<M::Op>],
-    admissible: impl Fn(&[&Event<M::Op>]) -> bool,
+    admissible: impl Fn(&[usize]) -> bool,
 ) -> Vec<usize>
 where
     M::Op: Clone,
 {
     let fails = |keep: &[usize]| {
-        let refs: Vec<&Event<M::Op>> = keep.iter().map(|&i| &history[i]).collect();
-        if !admissible(&refs) {
+        if !admissible(keep) {
             return false;
         }
-        let sub: Vec<Event<M::Op>> = refs.into_iter().cloned().collect();
+        let sub: Vec<Event<M::Op>> = keep.iter().map(|&i| history[i].clone()).collect();
         !is_linearizable(model, &sub)
     };
     let mut keep: Vec<usize> = (0..history.len()).collect();
@@ -357,9 +357,9 @@ mod tests {
         assert_eq!(ops, [&Read(1)]);
         // With "every value read was written", the story is the write of 2 between the
         // write of 1 and a read of 1.
-        let keep = minimise(&Register, &h, |ops| {
-            ops.iter().all(|e| match e.op {
-                Read(v) => v == 0 || ops.iter().any(|w| w.op == Write(v)),
+        let keep = minimise(&Register, &h, |keep| {
+            keep.iter().all(|&i| match h[i].op {
+                Read(v) => v == 0 || keep.iter().any(|&w| h[w].op == Write(v)),
                 Write(_) => true,
             })
         });

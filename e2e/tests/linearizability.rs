@@ -35,7 +35,7 @@ use etcd_e2e::workload::{self, Setup};
 use etcd_e2e::{verdict, Flavor, Member, Ports};
 
 const DEFAULT_SEED: u64 = 9_2024;
-const DEFAULT_SECONDS: u64 = 50;
+const DEFAULT_SECONDS: u64 = 60;
 const CLIENTS: usize = 10;
 const KEYS: usize = 5;
 const WATCHERS: usize = 3;
