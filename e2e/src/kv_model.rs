@@ -444,4 +444,27 @@ mod tests {
         ];
         assert_eq!(droppable(&h), [true, false, false, false]);
     }
+
+    #[test]
+    fn a_sub_history_must_keep_the_writes_and_deletes_behind_what_it_saw() {
+        let h = [
+            ev(put("a", 2, None), 0, 1),
+            ev(
+                Op::Delete {
+                    result: Some((3, seen("a", 2))),
+                },
+                2,
+                3,
+            ),
+            ev(get(None, 3), 4, 5),
+            ev(get(seen("a", 2), 2), 0, 1),
+        ];
+        let ok = self_contained(&h);
+        assert!(ok(&[0, 1, 2, 3]));
+        // The absent key was seen after the delete was called: the delete must stay.
+        assert!(!ok(&[0, 2]));
+        // The read of a needs the put of a.
+        assert!(!ok(&[1, 3]));
+        assert!(ok(&[0, 3]));
+    }
 }
