@@ -1,8 +1,9 @@
 //! Every member comes back: a three-member cluster of ours is killed with SIGKILL, all
 //! members at once, right after a burst of writes (in flight or just acknowledged), then
-//! all three are started again (every third round crashed once more while restarting); every member must become ready (serve client requests) and serve every write
-//! acknowledged so far, with the revision it was acknowledged at. Eight rounds, because the
-//! failure this guards against (a member that never becomes ready again) showed up in
+//! all three are started again (every third round crashed once more while restarting).
+//! Every member must become ready (serve client requests) and serve every write
+//! acknowledged so far, with the revision it was acknowledged at. Eight rounds, because
+//! the failure this guards against (a member that never becomes ready again) was seen in
 //! about two runs of seven of a single round.
 
 use std::collections::BTreeMap;
