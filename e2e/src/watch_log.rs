@@ -313,7 +313,7 @@ mod tests {
             vec![put(2, "a", "x", None)],
             vec![put(3, "a", "y", Some(("z", 2)))],
         ]);
-        let (ledger, _) = merge(&[l.clone()]);
+        let (ledger, _) = merge(std::slice::from_ref(&l));
         assert_eq!(check_prev(&ledger).len(), 1);
         let other = log(vec![vec![put(2, "a", "w", None)]]);
         let (_, disagree) = merge(&[l, other]);
