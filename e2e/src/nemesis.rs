@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
 use crate::cluster::Cluster;
@@ -78,13 +79,19 @@ impl<'a> Nemesis<'a> {
     /// Injects faults until `stop`, then undoes the last one and gives the members back
     /// with what happened.
     pub fn run(mut self, stop: &AtomicBool) -> (Vec<Member>, Report) {
+        let mut queue = Vec::new();
         while !stop.load(Ordering::Relaxed) {
             let quiet = Duration::from_millis(self.rng.gen_range(300..1500));
             Self::hold(quiet, stop);
             if stop.load(Ordering::Relaxed) {
                 break;
             }
-            let fault = [Fault::Kill, Fault::Pause, Fault::Partition][self.rng.gen_range(0..3)];
+            // Every kind in each three faults, in a random order: a short run sees them all.
+            if queue.is_empty() {
+                queue = vec![Fault::Kill, Fault::Pause, Fault::Partition];
+                queue.shuffle(&mut self.rng);
+            }
+            let fault = queue.pop().expect("refilled");
             let at_leader = self.rng.gen_bool(0.5);
             let random = self.rng.gen_range(0..self.members.len());
             let held = Duration::from_millis(self.rng.gen_range(500..4000));

@@ -231,10 +231,10 @@ fn run(members: usize, seed: u64, seconds: u64) {
         report.actions.join("\n")
     );
     assert!(
-        known >= 50 * seconds as usize && !report.actions.is_empty(),
+        known >= 10 * seconds as usize && report.actions.len() >= 6,
         "seed {seed}: too little happened to mean anything ({known} operations answered, \
          {} faults)",
-        report.actions.len()
+        report.actions.len() / 2
     );
 }
 
