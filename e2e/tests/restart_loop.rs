@@ -26,6 +26,11 @@ const READY_WITHIN: Duration = Duration::from_secs(30);
 
 type Acked = Arc<Mutex<BTreeMap<String, i64>>>;
 
+/// Values in odd rounds: the leader batches concurrent puts into one raft entry, and
+/// entries this large (16 writers x 16 KiB) are kept by sled in separate blob files, a
+/// path of their own through the log store.
+const LARGE_VALUE: usize = 16 * 1024;
+
 /// Puts `r<round>/<writer>/<n>` through `endpoint` until a put fails (the member was
 /// killed), recording each acknowledged key with its revision.
 async fn write_until_killed(endpoint: String, round: usize, writer: usize, acked: Acked) {
@@ -34,7 +39,11 @@ async fn write_until_killed(endpoint: String, round: usize, writer: usize, acked
     };
     for n in 0.. {
         let key = format!("r{round}/{writer:02}/{n:06}");
-        let put = client.put(key.as_str(), format!("v{n}"), None);
+        let value = match round % 2 {
+            0 => format!("v{n}"),
+            _ => format!("v{n}-").repeat(LARGE_VALUE / 8),
+        };
+        let put = client.put(key.as_str(), value, None);
         match tokio::time::timeout(Duration::from_secs(5), put).await {
             Ok(Ok(resp)) => {
                 let rev = resp.header().map(|h| h.revision()).unwrap_or_default();
@@ -65,13 +74,19 @@ fn tail(log: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// Every key under `r` with its mod revision, read from `endpoint`'s member alone.
+/// Every key under `r` with its mod revision (not the values: together they pass the
+/// client's 4 MiB message limit), read from `endpoint`'s member alone.
 async fn keys_on(endpoint: &str) -> BTreeMap<String, i64> {
     let mut client = Client::connect([endpoint], None).await.expect("connect");
     let resp = client
         .get(
             "r",
-            Some(GetOptions::new().with_prefix().with_serializable()),
+            Some(
+                GetOptions::new()
+                    .with_prefix()
+                    .with_keys_only()
+                    .with_serializable(),
+            ),
         )
         .await
         .expect("serializable get");
