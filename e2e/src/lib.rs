@@ -4,10 +4,17 @@
 //! compare the outputs after [`normalise`] has blanked what legitimately differs.
 
 pub mod cluster;
+pub mod history;
+pub mod kv_model;
 pub mod load;
+pub mod nemesis;
 pub mod netns;
 pub mod normalise;
+pub mod verdict;
+pub mod watch_log;
 pub mod watcher;
+pub mod wgl;
+pub mod workload;
 
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -340,6 +347,11 @@ impl Member {
             std::thread::sleep(Duration::from_millis(50));
         }
         None
+    }
+
+    /// The process ID while running (to pause it with SIGSTOP, for instance).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Whether the process has been started and not killed.
