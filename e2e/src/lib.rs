@@ -4,6 +4,7 @@
 //! compare the outputs after [`normalise`] has blanked what legitimately differs.
 
 pub mod cluster;
+pub mod grpc;
 pub mod load;
 pub mod netns;
 pub mod normalise;

@@ -1,0 +1,185 @@
+//! One member of ours and one of Debian's etcd 3.4, started alike, given the same calls in
+//! the same order, so revisions, versions and the rest of their answers must agree.
+
+use std::fmt::Debug;
+use std::future::Future;
+
+use tonic::{Code, Status};
+
+use super::normalise::{Ids, Normalise};
+use super::show::show;
+use super::{within, Clients};
+use crate::{Flavor, Member};
+
+/// What a client sees of one unary call: the whole response, or the gRPC status.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer<T> {
+    Ok(T),
+    Err {
+        code: Code,
+        message: String,
+        /// `grpc-status-details-bin` (etcd sends none).
+        details: Vec<u8>,
+    },
+}
+
+impl<T> Answer<T> {
+    pub fn from_result(r: Result<tonic::Response<T>, Status>) -> Answer<T> {
+        match r {
+            Ok(resp) => Answer::Ok(resp.into_inner()),
+            Err(s) => Answer::Err {
+                code: s.code(),
+                message: s.message().to_string(),
+                details: s.details().to_vec(),
+            },
+        }
+    }
+
+    /// The response; panics with the status when the call failed.
+    pub fn ok(self) -> T
+    where
+        T: Debug,
+    {
+        match self {
+            Answer::Ok(t) => t,
+            err => panic!("call failed: {err:?}"),
+        }
+    }
+
+    /// An error answer with etcd's code and text.
+    pub fn error(code: Code, message: &str) -> Answer<T> {
+        Answer::Err {
+            code,
+            message: message.to_string(),
+            details: Vec::new(),
+        }
+    }
+}
+
+impl<T: Normalise> Answer<T> {
+    fn normalised(mut self, ids: &mut Ids) -> Self {
+        if let Answer::Ok(t) = &mut self {
+            t.normalise(ids);
+        }
+        self
+    }
+}
+
+/// One side of the pair.
+pub struct Side {
+    pub member: Member,
+    pub clients: Clients,
+    /// Stand-ins for this member's IDs and URLs, kept for the pair's life.
+    pub ids: Ids,
+}
+
+impl Side {
+    async fn start(flavor: Flavor, extra: &[&str]) -> Side {
+        let member = Member::start(flavor, extra);
+        let clients = Clients::connect(&member).await;
+        let mut ids = Ids::default();
+        ids.url(&member.endpoint(), "<client-url>");
+        ids.url(&member.ports.peer_url(), "<peer-url>");
+        Side {
+            member,
+            clients,
+            ids,
+        }
+    }
+}
+
+/// A member of ours and a member of Debian's etcd, each a fresh single-member cluster
+/// started with the same flags.
+pub struct GrpcPair {
+    pub ours: Side,
+    pub reference: Side,
+}
+
+impl GrpcPair {
+    pub async fn start(extra: &[&str]) -> GrpcPair {
+        GrpcPair {
+            reference: Side::start(Flavor::Reference, extra).await,
+            ours: Side::start(Flavor::Ours, extra).await,
+        }
+    }
+
+    /// Makes the same call on both (Debian's etcd first) and returns the normalised
+    /// answers, (ours, reference).
+    pub async fn call<Req, T, F, Fut>(&mut self, req: Req, call: F) -> (Answer<T>, Answer<T>)
+    where
+        Req: Clone + Debug,
+        T: Normalise,
+        F: Fn(Clients, Req) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        let what = show(&req);
+        let reference = within(&what, call(self.reference.clients.clone(), req.clone())).await;
+        let ours = within(&what, call(self.ours.clients.clone(), req)).await;
+        (
+            Answer::from_result(ours).normalised(&mut self.ours.ids),
+            Answer::from_result(reference).normalised(&mut self.reference.ids),
+        )
+    }
+
+    /// Like [`GrpcPair::call`], asserting that both answered the same; returns the answer.
+    pub async fn same<Req, T, F, Fut>(&mut self, req: Req, call: F) -> Answer<T>
+    where
+        Req: Clone + Debug,
+        T: Normalise + Debug + PartialEq,
+        F: Fn(Clients, Req) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        let what = show(&req);
+        let (ours, reference) = self.call(req, call).await;
+        assert_same(&what, &ours, &reference);
+        ours
+    }
+}
+
+/// A difference of ours from etcd that is known and not fixed yet. `undo` turns our
+/// answer into what etcd answers and says whether it found the difference to undo: once
+/// ours is fixed it finds nothing and the test fails, so the known difference is removed
+/// from the test rather than hiding a regression.
+pub struct Known<T> {
+    pub name: &'static str,
+    pub undo: fn(&mut T) -> bool,
+}
+
+impl GrpcPair {
+    /// Like [`GrpcPair::same`] for a call where ours still has the `known` difference.
+    pub async fn same_except<Req, T, F, Fut>(&mut self, req: Req, call: F, known: &Known<T>) -> T
+    where
+        Req: Clone + Debug,
+        T: Normalise + Debug + PartialEq,
+        F: Fn(Clients, Req) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        let what = show(&req);
+        let (ours, reference) = self.call(req, call).await;
+        let mut ours = ours.ok();
+        assert!(
+            (known.undo)(&mut ours),
+            "known difference '{}' is gone from the answer to {what}: remove it from the test",
+            known.name
+        );
+        let ours = Answer::Ok(ours);
+        assert_same(&what, &ours, &reference);
+        ours.ok()
+    }
+}
+
+/// Fails the test when the normalised answers to `what` differ, showing both in full.
+pub fn assert_same<T: Debug + PartialEq>(what: &str, ours: &T, reference: &T) {
+    if std::env::var("DEVREPORT").is_ok() {
+        if ours != reference {
+            eprintln!("DIFF {what}\n--- ours:\n{}\n--- Debian's etcd 3.4:\n{}", show(ours), show(reference));
+        }
+        return;
+    }
+    assert!(
+        ours == reference,
+        "answers to {what} differ\n--- ours:\n{}\n--- Debian's etcd 3.4:\n{}",
+        show(ours),
+        show(reference)
+    );
+}
