@@ -20,7 +20,8 @@ async fn get(pair: &mut GrpcPair, r: RangeRequest) -> Answer<RangeResponse> {
 }
 
 async fn set(pair: &mut GrpcPair, r: PutRequest) -> Answer<PutResponse> {
-    pair.same(r, |mut c, r| async move { c.kv.put(r).await }).await
+    pair.same(r, |mut c, r| async move { c.kv.put(r).await })
+        .await
 }
 
 async fn del(pair: &mut GrpcPair, r: DeleteRangeRequest) -> Answer<DeleteRangeResponse> {
@@ -29,7 +30,8 @@ async fn del(pair: &mut GrpcPair, r: DeleteRangeRequest) -> Answer<DeleteRangeRe
 }
 
 async fn transact(pair: &mut GrpcPair, r: TxnRequest) -> Answer<TxnResponse> {
-    pair.same(r, |mut c, r| async move { c.kv.txn(r).await }).await
+    pair.same(r, |mut c, r| async move { c.kv.txn(r).await })
+        .await
 }
 
 /// Known difference: etcd 3.4 answers a txn nested in a txn with an empty header (revision
@@ -71,23 +73,68 @@ fn out_of_range<T>(message: &str) -> Answer<T> {
 
 /// Keys a..e written with a lease, overwritten, with ignore_value/ignore_lease.
 async fn fill(pair: &mut GrpcPair) {
-    let grant = LeaseGrantRequest { ttl: 600, id: LEASE };
-    pair.same(grant, |mut c, r| async move { c.lease.lease_grant(r).await })
-        .await
-        .ok();
+    let grant = LeaseGrantRequest {
+        ttl: 600,
+        id: LEASE,
+    };
+    pair.same(
+        grant,
+        |mut c, r| async move { c.lease.lease_grant(r).await },
+    )
+    .await
+    .ok();
     for (k, v) in [("a", "1"), ("b", "22"), ("c", "3"), ("a", "0"), ("e", "")] {
         set(pair, put(k, v)).await.ok();
     }
-    set(pair, PutRequest { prev_kv: true, ..put("a", "11") }).await.ok();
-    set(pair, PutRequest { prev_kv: true, ..put("new", "n") }).await.ok();
-    set(pair, PutRequest { lease: LEASE, ..put("d", "4") }).await.ok();
-    let keep_lease = PutRequest { ignore_lease: true, prev_kv: true, ..put("d", "44") };
+    set(
+        pair,
+        PutRequest {
+            prev_kv: true,
+            ..put("a", "11")
+        },
+    )
+    .await
+    .ok();
+    set(
+        pair,
+        PutRequest {
+            prev_kv: true,
+            ..put("new", "n")
+        },
+    )
+    .await
+    .ok();
+    set(
+        pair,
+        PutRequest {
+            lease: LEASE,
+            ..put("d", "4")
+        },
+    )
+    .await
+    .ok();
+    let keep_lease = PutRequest {
+        ignore_lease: true,
+        prev_kv: true,
+        ..put("d", "44")
+    };
     set(pair, keep_lease).await.ok();
-    let keep_value = PutRequest { ignore_value: true, prev_kv: true, ..put("d", "") };
+    let keep_value = PutRequest {
+        ignore_value: true,
+        prev_kv: true,
+        ..put("d", "")
+    };
     set(pair, keep_value).await.ok();
-    let drop_lease = PutRequest { prev_kv: true, ..put("new", "n2") };
+    let drop_lease = PutRequest {
+        prev_kv: true,
+        ..put("new", "n2")
+    };
     set(pair, drop_lease).await.ok();
-    let keep_both = PutRequest { ignore_value: true, ignore_lease: true, ..put("d", "") };
+    let keep_both = PutRequest {
+        ignore_value: true,
+        ignore_lease: true,
+        ..put("d", "")
+    };
     set(pair, keep_both).await.ok();
 }
 
@@ -105,23 +152,78 @@ async fn range_with_each_option() {
         range("a", "a"),
         range("d", "a"),
         RangeRequest { limit: 2, ..all() },
-        RangeRequest { limit: 100, ..all() },
+        RangeRequest {
+            limit: 100,
+            ..all()
+        },
         RangeRequest { limit: -1, ..all() },
-        RangeRequest { keys_only: true, ..all() },
-        RangeRequest { count_only: true, ..all() },
-        RangeRequest { count_only: true, limit: 1, ..all() },
-        RangeRequest { keys_only: true, limit: 1, ..all() },
-        RangeRequest { revision: 3, ..all() },
-        RangeRequest { revision: 1, ..all() },
-        RangeRequest { revision: 5, ..range("a", "") },
-        RangeRequest { serializable: true, ..all() },
-        RangeRequest { serializable: true, revision: 4, ..all() },
-        RangeRequest { min_mod_revision: 5, ..all() },
-        RangeRequest { max_mod_revision: 5, ..all() },
-        RangeRequest { min_create_revision: 3, ..all() },
-        RangeRequest { max_create_revision: 3, ..all() },
-        RangeRequest { min_mod_revision: 3, max_mod_revision: 8, limit: 2, ..all() },
-        RangeRequest { min_create_revision: 3, max_create_revision: 4, count_only: true, ..all() },
+        RangeRequest {
+            keys_only: true,
+            ..all()
+        },
+        RangeRequest {
+            count_only: true,
+            ..all()
+        },
+        RangeRequest {
+            count_only: true,
+            limit: 1,
+            ..all()
+        },
+        RangeRequest {
+            keys_only: true,
+            limit: 1,
+            ..all()
+        },
+        RangeRequest {
+            revision: 3,
+            ..all()
+        },
+        RangeRequest {
+            revision: 1,
+            ..all()
+        },
+        RangeRequest {
+            revision: 5,
+            ..range("a", "")
+        },
+        RangeRequest {
+            serializable: true,
+            ..all()
+        },
+        RangeRequest {
+            serializable: true,
+            revision: 4,
+            ..all()
+        },
+        RangeRequest {
+            min_mod_revision: 5,
+            ..all()
+        },
+        RangeRequest {
+            max_mod_revision: 5,
+            ..all()
+        },
+        RangeRequest {
+            min_create_revision: 3,
+            ..all()
+        },
+        RangeRequest {
+            max_create_revision: 3,
+            ..all()
+        },
+        RangeRequest {
+            min_mod_revision: 3,
+            max_mod_revision: 8,
+            limit: 2,
+            ..all()
+        },
+        RangeRequest {
+            min_create_revision: 3,
+            max_create_revision: 4,
+            count_only: true,
+            ..all()
+        },
     ] {
         get(&mut pair, r).await.ok();
     }
@@ -145,9 +247,16 @@ async fn range_with_each_option() {
         }
     }
     for (r, code, message) in [
-        (range("", ""), Code::InvalidArgument, "etcdserver: key is not provided"),
         (
-            RangeRequest { revision: 100, ..all() },
+            range("", ""),
+            Code::InvalidArgument,
+            "etcdserver: key is not provided",
+        ),
+        (
+            RangeRequest {
+                revision: 100,
+                ..all()
+            },
             Code::OutOfRange,
             "etcdserver: mvcc: required revision is a future revision",
         ),
@@ -161,39 +270,68 @@ async fn put_delete_and_their_errors() {
     let mut pair = GrpcPair::start(&["--max-request-bytes=10000"]).await;
     fill(&mut pair).await;
     for r in [
-        DeleteRangeRequest { prev_kv: true, ..delete("a", "") },
+        DeleteRangeRequest {
+            prev_kv: true,
+            ..delete("a", "")
+        },
         delete("a", ""),
-        DeleteRangeRequest { prev_kv: true, ..delete("b", "d") },
+        DeleteRangeRequest {
+            prev_kv: true,
+            ..delete("b", "d")
+        },
         delete("zz", "\0"),
-        DeleteRangeRequest { prev_kv: true, ..delete("\0", "\0") },
+        DeleteRangeRequest {
+            prev_kv: true,
+            ..delete("\0", "\0")
+        },
     ] {
         del(&mut pair, r).await.ok();
     }
     set(&mut pair, put("big", &"v".repeat(9000))).await.ok();
     for (r, code, message) in [
-        (put("", "v"), Code::InvalidArgument, "etcdserver: key is not provided"),
         (
-            PutRequest { ignore_value: true, ..put("a", "v") },
+            put("", "v"),
+            Code::InvalidArgument,
+            "etcdserver: key is not provided",
+        ),
+        (
+            PutRequest {
+                ignore_value: true,
+                ..put("a", "v")
+            },
             Code::InvalidArgument,
             "etcdserver: value is provided",
         ),
         (
-            PutRequest { ignore_lease: true, lease: LEASE, ..put("a", "v") },
+            PutRequest {
+                ignore_lease: true,
+                lease: LEASE,
+                ..put("a", "v")
+            },
             Code::InvalidArgument,
             "etcdserver: lease is provided",
         ),
         (
-            PutRequest { ignore_value: true, ..put("gone", "") },
+            PutRequest {
+                ignore_value: true,
+                ..put("gone", "")
+            },
             Code::InvalidArgument,
             "etcdserver: key not found",
         ),
         (
-            PutRequest { ignore_lease: true, ..put("gone", "v") },
+            PutRequest {
+                ignore_lease: true,
+                ..put("gone", "v")
+            },
             Code::InvalidArgument,
             "etcdserver: key not found",
         ),
         (
-            PutRequest { lease: 99, ..put("a", "v") },
+            PutRequest {
+                lease: 99,
+                ..put("a", "v")
+            },
             Code::NotFound,
             "etcdserver: requested lease not found",
         ),
@@ -214,7 +352,10 @@ async fn put_delete_and_their_errors() {
     assert_eq!(set(&mut pair, huge).await, refused);
     let empty = delete("", "");
     let answer = del(&mut pair, empty).await;
-    assert_eq!(answer, Answer::error(Code::InvalidArgument, "etcdserver: key is not provided"));
+    assert_eq!(
+        answer,
+        Answer::error(Code::InvalidArgument, "etcdserver: key is not provided")
+    );
     // Nothing above changed the revision.
     get(&mut pair, range("\0", "\0")).await.ok();
 }
@@ -252,14 +393,19 @@ async fn txn_with_every_compare_and_nested_ops() {
         for result in results {
             let mut c = compare("a", result, TargetUnion::Version(1));
             c.range_end = end.into();
-            transact(&mut pair, txn(vec![c], vec![op(range("a", end))], vec![])).await.ok();
+            transact(&mut pair, txn(vec![c], vec![op(range("a", end))], vec![]))
+                .await
+                .ok();
         }
     }
     // Writes in both branches, nested txns, several compares, empty txns.
     let nested = txn(
         vec![compare("b", Equal, TargetUnion::Value(b"22".to_vec()))],
         vec![
-            op(PutRequest { prev_kv: true, ..put("n1", "x") }),
+            op(PutRequest {
+                prev_kv: true,
+                ..put("n1", "x")
+            }),
             op(range("n", "o")),
         ],
         vec![op(delete("n1", ""))],
@@ -274,8 +420,14 @@ async fn txn_with_every_compare_and_nested_ops() {
         txn(
             vec![compare("c", Less, TargetUnion::ModRevision(100))],
             vec![
-                op(RangeRequest { count_only: true, ..range("\0", "\0") }),
-                op(RangeRequest { revision: 3, ..range("a", "") }),
+                op(RangeRequest {
+                    count_only: true,
+                    ..range("\0", "\0")
+                }),
+                op(RangeRequest {
+                    revision: 3,
+                    ..range("a", "")
+                }),
                 op(RangeRequest {
                     sort_order: SortOrder::Descend as i32,
                     limit: 2,
@@ -288,10 +440,17 @@ async fn txn_with_every_compare_and_nested_ops() {
         txn(vec![], vec![op(range("a", ""))], vec![]),
         txn(
             vec![],
-            vec![op(RangeRequest { serializable: true, ..range("a", "") })],
+            vec![op(RangeRequest {
+                serializable: true,
+                ..range("a", "")
+            })],
             vec![],
         ),
-        txn(vec![compare("zz", Equal, TargetUnion::Version(0))], vec![op(put("zz", "z"))], vec![]),
+        txn(
+            vec![compare("zz", Equal, TargetUnion::Version(0))],
+            vec![op(put("zz", "z"))],
+            vec![],
+        ),
     ] {
         transact(&mut pair, t).await.ok();
     }
@@ -303,20 +462,31 @@ async fn txn_with_every_compare_and_nested_ops() {
             ],
             vec![op(put("never", "x"))],
             vec![
-                op(DeleteRangeRequest { prev_kv: true, ..delete("t1", "") }),
+                op(DeleteRangeRequest {
+                    prev_kv: true,
+                    ..delete("t1", "")
+                }),
                 op(nested.clone()),
                 op(range("\0", "\0")),
             ],
         ),
         txn(vec![], vec![op(nested.clone()), op(put("t3", "3"))], vec![]),
         // Read-only, nested.
-        txn(vec![], vec![op(txn(vec![], vec![op(range("t", "u"))], vec![]))], vec![]),
+        txn(
+            vec![],
+            vec![op(txn(vec![], vec![op(range("t", "u"))], vec![]))],
+            vec![],
+        ),
     ] {
         transact_nested(&mut pair, t).await;
     }
     let t = txn(
         vec![],
-        vec![op(delete("t", "u")), op(put("u1", "1")), op(delete("\0", "\0"))],
+        vec![
+            op(delete("t", "u")),
+            op(put("u1", "1")),
+            op(delete("\0", "\0")),
+        ],
         vec![],
     );
     transact(&mut pair, t).await.ok();
@@ -344,7 +514,11 @@ async fn txn_errors() {
             invalid("etcdserver: duplicate key given in txn request"),
         ),
         (
-            txn(vec![], vec![op(delete("a", "z")), op(put("b", "2"))], vec![]),
+            txn(
+                vec![],
+                vec![op(delete("a", "z")), op(put("b", "2"))],
+                vec![],
+            ),
             invalid("etcdserver: duplicate key given in txn request"),
         ),
         (
@@ -352,19 +526,44 @@ async fn txn_errors() {
             invalid("etcdserver: key is not provided"),
         ),
         (
-            txn(vec![compare("", Equal, TargetUnion::Version(1))], vec![], vec![]),
+            txn(
+                vec![compare("", Equal, TargetUnion::Version(1))],
+                vec![],
+                vec![],
+            ),
             invalid("etcdserver: key is not provided"),
         ),
         (
-            txn(vec![], vec![op(PutRequest { ignore_value: true, ..put("nokey", "") })], vec![]),
+            txn(
+                vec![],
+                vec![op(PutRequest {
+                    ignore_value: true,
+                    ..put("nokey", "")
+                })],
+                vec![],
+            ),
             invalid("etcdserver: key not found"),
         ),
         (
-            txn(vec![], vec![op(PutRequest { lease: 77, ..put("k", "v") })], vec![]),
+            txn(
+                vec![],
+                vec![op(PutRequest {
+                    lease: 77,
+                    ..put("k", "v")
+                })],
+                vec![],
+            ),
             Answer::error(Code::NotFound, "etcdserver: requested lease not found"),
         ),
         (
-            txn(vec![], vec![op(RangeRequest { revision: 100, ..range("a", "") })], vec![]),
+            txn(
+                vec![],
+                vec![op(RangeRequest {
+                    revision: 100,
+                    ..range("a", "")
+                })],
+                vec![],
+            ),
             Answer::error(
                 Code::OutOfRange,
                 "etcdserver: mvcc: required revision is a future revision",
@@ -384,7 +583,10 @@ async fn compaction_and_compacted_reads() {
     let compacted = "etcdserver: mvcc: required revision has been compacted";
     let future = "etcdserver: mvcc: required revision is a future revision";
     compact(&mut pair, 4, false).await.ok();
-    let at = |revision| RangeRequest { revision, ..range("\0", "\0") };
+    let at = |revision| RangeRequest {
+        revision,
+        ..range("\0", "\0")
+    };
     assert_eq!(get(&mut pair, at(3)).await, out_of_range(compacted));
     get(&mut pair, at(4)).await.ok();
     get(&mut pair, at(5)).await.ok();
@@ -393,7 +595,14 @@ async fn compaction_and_compacted_reads() {
     assert_eq!(compact(&mut pair, 100, false).await, out_of_range(future));
     compact(&mut pair, 6, true).await.ok();
     assert_eq!(get(&mut pair, at(5)).await, out_of_range(compacted));
-    let ro = txn(vec![], vec![op(RangeRequest { revision: 5, ..range("a", "") })], vec![]);
+    let ro = txn(
+        vec![],
+        vec![op(RangeRequest {
+            revision: 5,
+            ..range("a", "")
+        })],
+        vec![],
+    );
     assert_eq!(transact(&mut pair, ro).await, out_of_range(compacted));
     set(&mut pair, put("after", "x")).await.ok();
     let current = get(&mut pair, range("a", "")).await.ok();

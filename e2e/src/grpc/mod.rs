@@ -11,6 +11,7 @@ pub mod requests;
 pub mod show;
 pub mod watch;
 
+use std::fmt::Debug;
 use std::future::Future;
 use std::time::Duration;
 
@@ -62,8 +63,8 @@ impl Clients {
 }
 
 /// Awaits `f`, failing the test with `what` when it takes longer than [`CALL_LIMIT`].
-pub async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
+pub async fn within<T>(what: &(impl Debug + ?Sized), f: impl Future<Output = T>) -> T {
     tokio::time::timeout(CALL_LIMIT, f)
         .await
-        .unwrap_or_else(|_| panic!("{what}: no answer within {CALL_LIMIT:?}"))
+        .unwrap_or_else(|_| panic!("{}: no answer within {CALL_LIMIT:?}", show::show(what)))
 }

@@ -15,7 +15,7 @@ static BYTES: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\[(\s*\d{1,3},)+\s*\]").expect("valid regex"));
 
 /// `value` pretty-printed, with byte lists shown as `b"..."`.
-pub fn show(value: &impl Debug) -> String {
+pub fn show(value: &(impl Debug + ?Sized)) -> String {
     let text = format!("{value:#?}");
     BYTES
         .replace_all(&text, |c: &Captures| {
