@@ -4,6 +4,7 @@
 use std::fmt::Debug;
 use std::future::Future;
 
+use etcd_proto::etcdserverpb::StatusRequest;
 use tonic::{Code, Status};
 
 use super::normalise::{Ids, Normalise};
@@ -56,11 +57,17 @@ impl<T> Answer<T> {
     }
 }
 
-impl<T: Normalise> Answer<T> {
-    fn normalised(mut self, ids: &mut Ids) -> Self {
-        if let Answer::Ok(t) = &mut self {
+impl<T: Normalise> Normalise for Answer<T> {
+    fn normalise(&mut self, ids: &mut Ids) {
+        if let Answer::Ok(t) = self {
             t.normalise(ids);
         }
+    }
+}
+
+impl<T: Normalise> Answer<T> {
+    fn normalised(mut self, ids: &mut Ids) -> Self {
+        self.normalise(ids);
         self
     }
 }
@@ -69,6 +76,8 @@ impl<T: Normalise> Answer<T> {
 pub struct Side {
     pub member: Member,
     pub clients: Clients,
+    /// The member's own ID, for requests that name it.
+    pub member_id: u64,
     /// Stand-ins for this member's IDs and URLs, kept for the pair's life.
     pub ids: Ids,
 }
@@ -77,12 +86,17 @@ impl Side {
     async fn start(flavor: Flavor, extra: &[&str]) -> Side {
         let member = Member::start(flavor, extra);
         let clients = Clients::connect(&member).await;
+        let mut maintenance = clients.maintenance.clone();
+        let status = within("status", maintenance.status(StatusRequest {})).await;
+        let status = status.expect("status").into_inner();
+        let member_id = status.header.expect("header").member_id;
         let mut ids = Ids::default();
         ids.url(&member.endpoint(), "<client-url>");
         ids.url(&member.ports.peer_url(), "<peer-url>");
         Side {
             member,
             clients,
+            member_id,
             ids,
         }
     }
@@ -112,12 +126,49 @@ impl GrpcPair {
         F: Fn(Clients, Req) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
     {
-        let reference = within(&req, call(self.reference.clients.clone(), req.clone())).await;
-        let ours = within(&req, call(self.ours.clients.clone(), req.clone())).await;
+        self.call_each((req.clone(), req), call).await
+    }
+
+    /// Sends `ours` to our member and `reference` to Debian's etcd (first); returns the
+    /// normalised answers, (ours, reference).
+    async fn call_each<Req, T, F, Fut>(
+        &mut self,
+        (ours, reference): (Req, Req),
+        call: F,
+    ) -> (Answer<T>, Answer<T>)
+    where
+        Req: Clone + Debug,
+        T: Normalise,
+        F: Fn(Clients, Req) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        let clients = self.reference.clients.clone();
+        let reference = within(&reference, call(clients, reference.clone())).await;
+        let ours = within(&ours, call(self.ours.clients.clone(), ours.clone())).await;
         (
             Answer::from_result(ours).normalised(&mut self.ours.ids),
             Answer::from_result(reference).normalised(&mut self.reference.ids),
         )
+    }
+
+    /// Like [`GrpcPair::same`] with a request made for each side by `make` (for requests
+    /// that name the member itself).
+    pub async fn same_per_side<Req, T, F, Fut>(
+        &mut self,
+        make: impl Fn(&Side) -> Req,
+        call: F,
+    ) -> Answer<T>
+    where
+        Req: Clone + Debug,
+        T: Normalise + Debug + PartialEq,
+        F: Fn(Clients, Req) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        let reference = make(&self.reference);
+        let requests = (make(&self.ours), reference.clone());
+        let (ours, answer) = self.call_each(requests, call).await;
+        assert_same(&reference, &ours, &answer);
+        ours
     }
 
     /// Like [`GrpcPair::call`], asserting that both answered the same; returns the answer.
