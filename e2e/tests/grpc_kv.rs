@@ -42,19 +42,26 @@ const NESTED_TXN_REVISION: Known<TxnResponse> = Known {
 };
 
 /// Sets the revision of every nested txn's header to 0; whether any was not 0.
-fn clear_nested_txn_revisions(t: &mut TxnResponse) -> bool {
+fn clear_nested_txn_revisions(answer: &mut Answer<TxnResponse>) -> bool {
+    match answer {
+        Answer::Ok(t) => clear_nested(t),
+        Answer::Err { .. } => false,
+    }
+}
+
+fn clear_nested(t: &mut TxnResponse) -> bool {
     let mut found = false;
     for op in &mut t.responses {
         if let Some(Response::ResponseTxn(nested)) = &mut op.response {
             let header = nested.header.get_or_insert_with(Default::default);
             found |= std::mem::take(&mut header.revision) != 0;
-            found |= clear_nested_txn_revisions(nested);
+            found |= clear_nested(nested);
         }
     }
     found
 }
 
-async fn transact_nested(pair: &mut GrpcPair, r: TxnRequest) -> TxnResponse {
+async fn transact_nested(pair: &mut GrpcPair, r: TxnRequest) -> Answer<TxnResponse> {
     let call = |mut c: etcd_e2e::grpc::Clients, r| async move { c.kv.txn(r).await };
     pair.same_except(r, call, &NESTED_TXN_REVISION).await
 }

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 
 use etcd_proto::etcdserverpb::response_op::Response as Op;
 use etcd_proto::etcdserverpb::{
-    AlarmResponse, CompactionResponse, DefragmentResponse, DeleteRangeResponse, HashKvResponse,
-    HashResponse, LeaseGrantResponse, LeaseKeepAliveResponse, LeaseLeasesResponse,
+    AlarmResponse, CompactionResponse, DefragmentResponse, DeleteRangeResponse, DowngradeResponse,
+    HashKvResponse, HashResponse, LeaseGrantResponse, LeaseKeepAliveResponse, LeaseLeasesResponse,
     LeaseRevokeResponse, LeaseTimeToLiveResponse, Member, MemberAddResponse, MemberListResponse,
     MemberPromoteResponse, MemberRemoveResponse, MemberUpdateResponse, MoveLeaderResponse,
     PutResponse, RangeResponse, ResponseHeader, SnapshotResponse, StatusResponse, TxnResponse,
@@ -27,6 +27,8 @@ use etcd_proto::etcdserverpb::{
 pub struct Ids {
     ranks: HashMap<u64, u64>,
     terms: HashMap<u64, u64>,
+    /// The first raft index a status showed.
+    first_index: Option<u64>,
     urls: HashMap<String, String>,
 }
 
@@ -49,6 +51,14 @@ impl Ids {
         }
         let next = 1 + self.terms.len() as u64;
         *self.terms.entry(term).or_insert(next)
+    }
+
+    /// A raft index counted from the first one a status showed. etcd's log starts with
+    /// entries of its own (each initial member's configuration change, the published
+    /// member attributes, the cluster version), so the two logs start at different
+    /// indexes; each request must then add the same number of entries.
+    pub fn index(&mut self, index: u64) -> u64 {
+        index - *self.first_index.get_or_insert(index)
     }
 
     /// Registers `url` (one of this member's own) to be shown as `placeholder`.
@@ -116,6 +126,7 @@ header_only!(
     LeaseTimeToLiveResponse,
     LeaseLeasesResponse,
     DefragmentResponse,
+    DowngradeResponse,
     MoveLeaderResponse
 );
 
@@ -206,17 +217,35 @@ impl Normalise for HashKvResponse {
 
 impl Normalise for StatusResponse {
     /// The database's size depends on the storage engine (bbolt's pages, sled's segments).
+    /// Ours reports the server version 3.5.0 so that clients checking for the 3.5 API
+    /// accept it (see the README); Debian's etcd is 3.4.23. Raft indexes and terms: see
+    /// [`Ids::index`] and [`Ids::term`]. Alarms name the member by its ID.
     fn normalise(&mut self, ids: &mut Ids) {
         self.header.normalise(ids);
         self.leader = ids.id(self.leader);
         self.db_size = 0;
         self.db_size_in_use = 0;
+        self.version = String::new();
+        self.raft_index = ids.index(self.raft_index);
+        self.raft_applied_index = ids.index(self.raft_applied_index);
+        self.raft_term = ids.term(self.raft_term);
+        for e in &mut self.errors {
+            *e = ALARM_MEMBER
+                .replace_all(e, |c: &regex::Captures| {
+                    format!("memberID:{}", ids.id(c[1].parse().expect("an ID")))
+                })
+                .into_owned();
+        }
     }
 }
 
+/// How etcd names a member in an alarm it lists in a status's errors.
+static ALARM_MEMBER: std::sync::LazyLock<regex::Regex> =
+    std::sync::LazyLock::new(|| regex::Regex::new(r"memberID:(\d+)").expect("valid regex"));
+
 impl Normalise for SnapshotResponse {
     /// A snapshot's bytes are the storage engine's file (bbolt's or ours), so only the
-    /// shape of its messages is compared: see `tests/grpc_maintenance.rs`.
+    /// shape of its messages is compared: see `tests/grpc_cluster.rs`.
     fn normalise(&mut self, ids: &mut Ids) {
         self.header.normalise(ids);
     }
