@@ -8,6 +8,7 @@ pub mod grpc;
 pub mod load;
 pub mod netns;
 pub mod normalise;
+pub mod wait;
 pub mod watcher;
 
 use std::net::{Ipv4Addr, TcpListener};
