@@ -12,6 +12,9 @@ use super::show::show;
 use super::{within, Clients};
 use crate::{Flavor, Member};
 
+/// What one call of a test returns: what tonic's generated clients return.
+pub type Reply<T> = Result<tonic::Response<T>, Status>;
+
 /// What a client sees of one unary call: the whole response, or the gRPC status.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Answer<T> {
@@ -124,7 +127,7 @@ impl GrpcPair {
         Req: Clone + Debug,
         T: Normalise,
         F: Fn(Clients, Req) -> Fut,
-        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+        Fut: Future<Output = Reply<T>>,
     {
         self.call_each((req.clone(), req), call).await
     }
@@ -140,7 +143,7 @@ impl GrpcPair {
         Req: Clone + Debug,
         T: Normalise,
         F: Fn(Clients, Req) -> Fut,
-        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+        Fut: Future<Output = Reply<T>>,
     {
         let clients = self.reference.clients.clone();
         let reference = within(&reference, call(clients, reference.clone())).await;
@@ -161,13 +164,6 @@ pub struct Known<T> {
     pub undo: fn(&mut Answer<T>) -> bool,
 }
 
-/// What a compared call is asked: the request for each side, and the known difference
-/// of ours, if any.
-struct Check<'k, Req, T> {
-    requests: (Req, Req),
-    known: Option<&'k Known<T>>,
-}
-
 impl GrpcPair {
     /// Like [`GrpcPair::call`], asserting that both answered the same; returns the answer.
     pub async fn same<Req, T, F, Fut>(&mut self, req: Req, call: F) -> Answer<T>
@@ -175,17 +171,9 @@ impl GrpcPair {
         Req: Clone + Debug,
         T: Normalise + Debug + PartialEq,
         F: Fn(Clients, Req) -> Fut,
-        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+        Fut: Future<Output = Reply<T>>,
     {
-        let requests = (req.clone(), req);
-        self.check(
-            Check {
-                requests,
-                known: None,
-            },
-            call,
-        )
-        .await
+        self.same_per_side(|_| req.clone(), call, None).await
     }
 
     /// Like [`GrpcPair::same`] for a call where ours still has the `known` difference.
@@ -199,11 +187,9 @@ impl GrpcPair {
         Req: Clone + Debug,
         T: Normalise + Debug + PartialEq,
         F: Fn(Clients, Req) -> Fut,
-        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+        Fut: Future<Output = Reply<T>>,
     {
-        let requests = (req.clone(), req);
-        let known = Some(known);
-        self.check(Check { requests, known }, call).await
+        self.same_per_side(|_| req.clone(), call, Some(known)).await
     }
 
     /// Like [`GrpcPair::same`] with a request made for each side by `make` (for requests
@@ -218,22 +204,12 @@ impl GrpcPair {
         Req: Clone + Debug,
         T: Normalise + Debug + PartialEq,
         F: Fn(Clients, Req) -> Fut,
-        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+        Fut: Future<Output = Reply<T>>,
     {
-        let requests = (make(&self.ours), make(&self.reference));
-        self.check(Check { requests, known }, call).await
-    }
-
-    async fn check<Req, T, F, Fut>(&mut self, check: Check<'_, Req, T>, call: F) -> Answer<T>
-    where
-        Req: Clone + Debug,
-        T: Normalise + Debug + PartialEq,
-        F: Fn(Clients, Req) -> Fut,
-        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
-    {
-        let what = check.requests.1.clone();
-        let (mut ours, reference) = self.call_each(check.requests, call).await;
-        if let Some(known) = check.known {
+        let what = make(&self.reference);
+        let requests = (make(&self.ours), what.clone());
+        let (mut ours, reference) = self.call_each(requests, call).await;
+        if let Some(known) = known {
             assert!(
                 (known.undo)(&mut ours),
                 "known difference '{}' is gone from the answer to {}: remove it from the test",
