@@ -4,6 +4,7 @@
 //! compare the outputs after [`normalise`] has blanked what legitimately differs.
 
 pub mod cluster;
+pub mod grpc;
 pub mod history;
 pub mod kv_model;
 pub mod load;
@@ -11,6 +12,7 @@ pub mod nemesis;
 pub mod netns;
 pub mod normalise;
 pub mod verdict;
+pub mod wait;
 pub mod watch_log;
 pub mod watcher;
 pub mod wgl;
@@ -286,11 +288,6 @@ impl Member {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-    }
-
-    /// The process ID of the running member, if it runs.
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
     }
 
     /// SIGKILLs the process (no chance to flush anything).

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crate::{etcdctl, Member};
 
@@ -48,6 +49,12 @@ impl Load {
     /// How many puts were acknowledged so far.
     pub fn acked(&self) -> usize {
         self.acked.lock().unwrap().len()
+    }
+
+    /// Waits until at least `count` puts were acknowledged; panics after `limit`.
+    pub fn wait_acked(&self, count: usize, limit: Duration) {
+        let what = format!("{count} acknowledged writes (have {})", self.acked());
+        crate::wait::until(limit, &what, || self.acked() >= count);
     }
 
     /// Stops the load and returns the acknowledged keys.

@@ -2,12 +2,13 @@
 //! it runs, so a test can poll for output, then stop it and compare what it printed.
 
 use std::io::Read;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::{normalise, Member};
+use crate::{normalise, Member, DEBIAN_ETCDCTL};
 
 /// Bytes a reader thread has collected so far.
 type Collected = Arc<Mutex<Vec<u8>>>;
@@ -41,7 +42,12 @@ fn collect(mut from: impl Read + Send + 'static) -> (Collected, JoinHandle<()>) 
 impl Watcher {
     /// Starts Debian's `etcdctl` (API v3) with `args` against `member`.
     pub fn spawn(member: &Member, args: &[&str]) -> Watcher {
-        let mut child = Command::new("/usr/bin/etcdctl")
+        Watcher::spawn_with(Path::new(DEBIAN_ETCDCTL), member, args)
+    }
+
+    /// Starts the etcdctl at `binary` (API v3) with `args` against `member`.
+    pub fn spawn_with(binary: &Path, member: &Member, args: &[&str]) -> Watcher {
+        let mut child = Command::new(binary)
             .env("ETCDCTL_API", "3")
             .arg(format!("--endpoints={}", member.endpoint()))
             .args(args)

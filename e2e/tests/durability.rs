@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use etcd_client::{Client, GetOptions, PutOptions};
+use etcd_e2e::wait::until_async;
 use etcd_e2e::{Flavor, Member};
 
 const WRITERS: usize = 16;
@@ -55,16 +56,14 @@ async fn kill9_mid_write_loses_no_acknowledged_write() {
                 ))
             })
             .collect();
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        // Killed mid-stream, once this round has had its share of acknowledged writes.
+        let wanted = 100 * (round + 1) + 50;
+        let enough = || acked.lock().unwrap().len() > wanted;
+        until_async(Duration::from_secs(30), "writes before the kill", enough).await;
         member.kill9();
         for w in writers {
             w.await.unwrap();
         }
-        let before = acked.lock().unwrap().len();
-        assert!(
-            before > 100 * (round + 1),
-            "round {round}: too few writes acknowledged ({before}) to mean anything"
-        );
 
         member.restart();
         let mut client = Client::connect([endpoint.clone()], None).await.unwrap();

@@ -7,11 +7,18 @@
 //! status) run both clients on one member. [`normalise`] blanks IDs, ports and timings;
 //! etcdctl's `{"level":"warn",...}` log lines and the usage text cobra prints after a flag
 //! error are left out of the comparison (our etcdctl prints neither).
+//!
+//! Tests named `etcdctl_only_*` run both clients against our server: they compare the two
+//! etcdctls only, as a difference of our server from etcd would show in both outputs
+//! alike. The `*_against_debian_etcd` tests run them against etcd itself. Our server is
+//! compared with etcd by the other differential test files (Debian's etcdctl against both
+//! servers) and, field by field, by the `grpc_*` tests.
 
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::Output;
 use std::time::Duration;
 
+use etcd_e2e::watcher::Watcher;
 use etcd_e2e::{etcdctl_with, free_port, normalise, our_binary, Flavor, Member, DEBIAN_ETCDCTL};
 
 /// Which client runs a command.
@@ -49,9 +56,15 @@ fn transcript(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         stderr
     );
+    normalised(&text)
+}
+
+/// `text` with [`normalise`]'s rules and this file's: timings, IDs in `fields` output and
+/// their padding, database sizes, table padding.
+fn normalised(text: &str) -> String {
     let took = regex::Regex::new(r#"("Took" : |\| +)[0-9.]+(ns|µs|ms|s)\b"#).expect("regex");
     let ids = regex::Regex::new(r#"(?m)^"(ClusterID|MemberID|ID|Leader)" : \d+$"#).expect("regex");
-    let text = normalise(&text);
+    let text = normalise(text);
     let text = took.replace_all(&text, "$1<took>");
     let text = ids.replace_all(&text, "\"$1\" : <n>");
     // etcdctl pads IDs to 16 hex digits (`%16x`); IDs of different members have different
@@ -246,8 +259,9 @@ fn kv_against_debian_etcd() {
     }
 }
 
+/// Both etcdctls against our server: compares the clients only (see the module doc).
 #[test]
-fn kv_against_our_etcd() {
+fn etcdctl_only_kv_against_our_etcd() {
     kv_commands(&Twin::start(Flavor::Ours));
 }
 
@@ -309,8 +323,9 @@ fn txn_against_debian_etcd() {
     txn_commands(&Twin::start(Flavor::Reference));
 }
 
+/// Both etcdctls against our server: compares the clients only (see the module doc).
 #[test]
-fn txn_against_our_etcd() {
+fn etcdctl_only_txn_against_our_etcd() {
     txn_commands(&Twin::start(Flavor::Ours));
 }
 
@@ -387,8 +402,9 @@ fn lease_against_debian_etcd() {
     lease_commands(&Twin::start(Flavor::Reference));
 }
 
+/// Both etcdctls against our server: compares the clients only (see the module doc).
 #[test]
-fn lease_against_our_etcd() {
+fn etcdctl_only_lease_against_our_etcd() {
     lease_commands(&Twin::start(Flavor::Ours));
 }
 
@@ -512,71 +528,117 @@ fn learner_id(m: &Member) -> String {
         .to_string()
 }
 
+/// What a watcher prints for a value: the value, or the value in base64 (`-w json`).
+type Printable = [&'static str; 2];
+
+/// The value written before the watchers start, which each of them prints first.
+const WATCH_READY: Printable = ["old", "b2xk"];
+
+/// The value written last.
+const WATCH_END: Printable = ["end-marker", "ZW5kLW1hcmtlcg=="];
+
+/// How a watcher's output is compared.
+#[derive(Clone, Copy)]
+enum Printed {
+    /// Line for line.
+    InOrder,
+    /// As a set of lines: with a command to run for each event, etcdctl 3.4 prints the
+    /// event and runs the command in a goroutine of its own, so their lines interleave
+    /// in any order. A value is in both, so it must be seen twice.
+    WithCommands,
+}
+
+impl Printed {
+    /// Waits until `w` printed `value` (as often as this output shows it); whether it did.
+    fn wait(self, w: &Watcher, value: Printable) -> bool {
+        let times = match self {
+            Printed::InOrder => 1,
+            Printed::WithCommands => 2,
+        };
+        w.wait_for(Duration::from_secs(15), |out| {
+            value.iter().map(|v| out.matches(v).count()).sum::<usize>() >= times
+        })
+    }
+}
+
 #[test]
 fn watch_against_debian_etcd() {
     let twin = Twin::start(Flavor::Reference);
-    twin.same(&["put", "w0", "old"]);
-    let spawn = |ctl: Ctl, m: &Member, args: &[&str]| {
-        let binary = match ctl {
-            Ctl::Debian => "/usr/bin/etcdctl".into(),
-            Ctl::Ours => our_binary("etcdctl"),
-        };
-        Command::new(binary)
-            .env("ETCDCTL_API", "3")
-            .arg(format!("--endpoints={}", m.endpoint()))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn watch")
-    };
-    let watches: [&[&str]; 4] = [
-        &["watch", "w", "--prefix", "--prev-kv"],
-        &["watch", "w", "--prefix", "-w", "json"],
-        &["watch", "w0", "-w", "fields"],
-        &[
-            "watch",
-            "w",
-            "--prefix",
-            "--rev=1",
-            "--",
-            "sh",
-            "-c",
-            "echo $ETCD_WATCH_EVENT_TYPE $ETCD_WATCH_KEY",
-        ],
+    twin.same(&["put", "w0", WATCH_READY[0]]);
+    // Every watcher starts at or before that put, prints it first and is then caught up:
+    // the writes made after it printed it reach it one revision at a time. (Writes made
+    // while a watcher catches up come in one response or several, as etcd's timer for
+    // catching up falls.) The last write is a marker: each output is compared once it
+    // is there, so two outputs are never compared before the events arrived.
+    let watches: [(&[&str], Printed); 4] = [
+        (
+            &["watch", "w", "--prefix", "--prev-kv", "--rev=2"],
+            Printed::InOrder,
+        ),
+        (
+            &["watch", "w", "--prefix", "-w", "json", "--rev=2"],
+            Printed::InOrder,
+        ),
+        (
+            &["watch", "w0", "-w", "fields", "--rev=2"],
+            Printed::InOrder,
+        ),
+        (
+            &[
+                "watch",
+                "w",
+                "--prefix",
+                "--rev=1",
+                "--",
+                "sh",
+                "-c",
+                "echo $ETCD_WATCH_EVENT_TYPE $ETCD_WATCH_KEY $ETCD_WATCH_VALUE",
+            ],
+            Printed::WithCommands,
+        ),
     ];
-    let mut children = Vec::new();
-    for args in watches {
-        children.push((
-            spawn(Ctl::Debian, &twin.debian, args),
-            spawn(Ctl::Ours, &twin.ours, args),
-        ));
+    let ours = our_binary("etcdctl");
+    let watchers: Vec<(Watcher, Watcher)> = watches
+        .iter()
+        .map(|(args, _)| {
+            (
+                Watcher::spawn_with(Path::new(DEBIAN_ETCDCTL), &twin.debian, args),
+                Watcher::spawn_with(&ours, &twin.ours, args),
+            )
+        })
+        .collect();
+    for ((debian, ours), (args, printed)) in watchers.iter().zip(watches) {
+        for w in [debian, ours] {
+            assert!(
+                printed.wait(w, WATCH_READY),
+                "etcdctl {args:?} printed no first put"
+            );
+        }
     }
-    std::thread::sleep(Duration::from_millis(1500));
     for args in [
         &["put", "w0", "new"][..],
         &["put", "w1", "x"],
         &["del", "w", "--prefix"],
+        &["put", "w0", WATCH_END[0]],
     ] {
         twin.same(args);
     }
-    std::thread::sleep(Duration::from_millis(1500));
-    for (i, (mut debian, mut ours)) in children.into_iter().enumerate() {
-        let _ = debian.kill();
-        let _ = ours.kill();
-        let (debian, ours) = (
-            debian.wait_with_output().expect("watch"),
-            ours.wait_with_output().expect("watch"),
-        );
-        let stdout = |o: &Output| {
-            transcript(&Output {
-                status: o.status,
-                stdout: o.stdout.clone(),
-                stderr: Vec::new(),
-            })
+    for ((debian, ours), (args, printed)) in watchers.into_iter().zip(watches) {
+        let output = |w: Watcher| {
+            let marked = printed.wait(&w, WATCH_END);
+            let finished = w.finish(Duration::ZERO);
+            assert!(
+                marked,
+                "etcdctl {args:?} never printed the marker: {finished:?}"
+            );
+            let text = normalised(&finished.stdout);
+            let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+            if let Printed::WithCommands = printed {
+                lines.sort_unstable();
+            }
+            lines
         };
-        assert_eq!(stdout(&ours), stdout(&debian), "watch {:?}", watches[i]);
+        assert_eq!(output(ours), output(debian), "watch {args:?}");
     }
     // A compacted start revision is cancelled by the server.
     twin.same(&["compaction", "3"]);
@@ -662,8 +724,9 @@ fn dead_endpoints_flags_and_environment() {
     );
 }
 
+/// Both etcdctls against our server: compares the clients only (see the module doc).
 #[test]
-fn maintenance_against_our_etcd() {
+fn etcdctl_only_maintenance_against_our_etcd() {
     let one = Member::start(Flavor::Ours, &[]);
     for f in FORMATS {
         same_on(&one, &["member", "list", "-w", f]);

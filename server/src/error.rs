@@ -80,10 +80,12 @@ impl EtcdError {
             Compacted | FutureRev | LeaseTtlTooLarge => Code::OutOfRange,
             NoSpace => Code::ResourceExhausted,
             LeaseNotFound | MemberNotFound => Code::NotFound,
-            LeaseExist | NotLeader | MemberExist | PeerUrlExist | NotEnoughStarted
-            | MemberNotLearner | LearnerNotReady | BadLeaderTransferee => Code::FailedPrecondition,
+            LeaseExist | NotLeader | MemberExist | PeerUrlExist | MemberNotLearner
+            | LearnerNotReady | BadLeaderTransferee => Code::FailedPrecondition,
             NoLeader | Timeout | Stopped | NotCapable | LeaderTransferTimeout => Code::Unavailable,
-            Internal(_) => Code::Unknown,
+            // etcd 3.4 does not map this error to its gRPC status (its text is rpctypes'
+            // ErrGRPCMemberNotEnoughStarted, its code is gRPC's default).
+            NotEnoughStarted | Internal(_) => Code::Unknown,
         }
     }
 
@@ -254,5 +256,6 @@ mod tests {
         );
         assert_eq!(EtcdError::LeaseNotFound.code(), Code::NotFound);
         assert_eq!(EtcdError::EmptyKey.code(), Code::InvalidArgument);
+        assert_eq!(EtcdError::NotEnoughStarted.code(), Code::Unknown);
     }
 }

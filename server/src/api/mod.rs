@@ -17,8 +17,9 @@ use etcd_proto::etcdserverpb::watch_server::WatchServer;
 
 use crate::server::EtcdServer;
 
-/// gRPC adds this much framing on top of etcd's request limit, as etcd allows.
-const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
+/// gRPC adds this much framing on top of etcd's request limit, as etcd allows. etcd also
+/// fragments watch responses only past the request limit plus this.
+pub(crate) const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
 
 /// Builds the router for a client listener.
 pub fn client_router(server: Arc<EtcdServer>, progress_interval: Duration) -> axum::Router {

@@ -28,7 +28,7 @@ use crate::storage::BackendError;
 const MAGIC: &[u8; 16] = b"etcd-rs-snapshot";
 const VERSION: u32 = 1;
 const END: u32 = u32::MAX;
-const HASH_LEN: usize = 32;
+pub(crate) const HASH_LEN: usize = 32;
 /// The body (everything before the hash) is a whole number of these.
 const PAGE: usize = 512;
 /// bbolt's magic number, at byte 16 of an etcd snapshot (page header + meta offset).

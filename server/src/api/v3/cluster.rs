@@ -9,7 +9,7 @@ use etcd_proto::etcdserverpb::cluster_server::Cluster;
 use etcd_proto::etcdserverpb::{
     Member, MemberAddRequest, MemberAddResponse, MemberListRequest, MemberListResponse,
     MemberPromoteRequest, MemberPromoteResponse, MemberRemoveRequest, MemberRemoveResponse,
-    MemberUpdateRequest, MemberUpdateResponse,
+    MemberUpdateRequest, MemberUpdateResponse, ResponseHeader,
 };
 use tonic::{Request, Response, Status};
 
@@ -36,6 +36,14 @@ fn member(v: MemberView) -> Member {
 impl ClusterService {
     fn members(&self) -> Vec<Member> {
         self.server.members().into_iter().map(member).collect()
+    }
+
+    /// etcd's cluster service fills the header without a revision.
+    fn header(&self) -> Option<ResponseHeader> {
+        Some(ResponseHeader {
+            revision: 0,
+            ..self.server.current_header()
+        })
     }
 }
 
@@ -67,7 +75,7 @@ impl Cluster for ClusterService {
         on_leader!(self, req, member_add, |r: MemberAddRequest| async move {
             let added = self.server.member_add(r.peer_ur_ls, r.is_learner).await?;
             Ok(MemberAddResponse {
-                header: Some(self.server.current_header()),
+                header: self.header(),
                 member: Some(member(added)),
                 members: self.members(),
             })
@@ -85,7 +93,7 @@ impl Cluster for ClusterService {
             |r: MemberRemoveRequest| async move {
                 self.server.member_remove(r.id).await?;
                 Ok(MemberRemoveResponse {
-                    header: Some(self.server.current_header()),
+                    header: self.header(),
                     members: self.members(),
                 })
             }
@@ -103,7 +111,7 @@ impl Cluster for ClusterService {
             |r: MemberUpdateRequest| async move {
                 self.server.member_update(r.id, r.peer_ur_ls).await?;
                 Ok(MemberUpdateResponse {
-                    header: Some(self.server.current_header()),
+                    header: self.header(),
                     members: self.members(),
                 })
             }
@@ -115,7 +123,7 @@ impl Cluster for ClusterService {
         _req: Request<MemberListRequest>,
     ) -> Result<Response<MemberListResponse>, Status> {
         Ok(Response::new(MemberListResponse {
-            header: Some(self.server.current_header()),
+            header: self.header(),
             members: self.members(),
         }))
     }
@@ -131,7 +139,7 @@ impl Cluster for ClusterService {
             |r: MemberPromoteRequest| async move {
                 self.server.member_promote(r.id).await?;
                 Ok(MemberPromoteResponse {
-                    header: Some(self.server.current_header()),
+                    header: self.header(),
                     members: self.members(),
                 })
             }

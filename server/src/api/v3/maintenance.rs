@@ -38,10 +38,35 @@ async fn blocking<T: Send + 'static>(
         .map_err(Status::from)
 }
 
+/// A snapshot's messages as etcd sends them: the file without its SHA-256 trailer in
+/// chunks, each with the bytes still to come before the trailer, then the trailer alone
+/// (remaining 0 again); no headers. Chunks are cut as the client reads them, so the
+/// snapshot is held once in memory.
+fn snapshot_messages(bytes: Vec<u8>) -> impl Iterator<Item = SnapshotResponse> {
+    let body = bytes.len().saturating_sub(crate::snapshot::HASH_LEN);
+    let chunks = (0..body)
+        .step_by(SNAPSHOT_CHUNK)
+        .map(move |start| start..(start + SNAPSHOT_CHUNK).min(body));
+    let trailer = std::iter::once(body..bytes.len());
+    chunks.chain(trailer).map(move |range| SnapshotResponse {
+        remaining_bytes: (body - range.end.min(body)) as u64,
+        blob: bytes[range].to_vec(),
+        ..Default::default()
+    })
+}
+
 #[tonic::async_trait]
 impl Maintenance for MaintenanceService {
+    /// etcd answers alarm requests without a header.
     async fn alarm(&self, req: Request<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
-        propose_expecting!(self.server, Raft::Alarm(req.into_inner()), Applied::Alarm)
+        let resp: Result<Response<AlarmResponse>, Status> =
+            propose_expecting!(self.server, Raft::Alarm(req.into_inner()), Applied::Alarm);
+        resp.map(|r| {
+            Response::new(AlarmResponse {
+                header: None,
+                ..r.into_inner()
+            })
+        })
     }
 
     async fn status(
@@ -84,7 +109,8 @@ impl Maintenance for MaintenanceService {
             errors,
             db_size_in_use,
             is_learner,
-            db_size_quota: s.limits.quota_bytes as i64,
+            // storageVersion, dbSizeQuota and downgradeInfo are etcd 3.6's, left empty as
+            // etcd 3.4 and 3.5 do.
             ..Default::default()
         }))
     }
@@ -107,9 +133,8 @@ impl Maintenance for MaintenanceService {
         )?;
         let after = self.server.state.backend.db_size();
         tracing::info!(target: "etcdserver", "finished defragmenting the storage backend (db size {before} -> {after} bytes)");
-        Ok(Response::new(DefragmentResponse {
-            header: Some(self.server.current_header()),
-        }))
+        // etcd answers without a header.
+        Ok(Response::new(DefragmentResponse { header: None }))
     }
 
     async fn hash(&self, _req: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
@@ -129,6 +154,10 @@ impl Maintenance for MaintenanceService {
         let state = self.server.state.clone();
         let (hash, compact_revision, current) = blocking(move || {
             let store = state.mvcc.read();
+            // etcd hashes no revision at or below the compacted one, not even that one.
+            if rev > 0 && rev <= store.compacted_revision() {
+                return Err(EtcdError::Compacted);
+            }
             let (hash, compacted) = store.hash_kv(rev)?;
             Ok((hash, compacted, store.current_revision()))
         })
@@ -137,7 +166,8 @@ impl Maintenance for MaintenanceService {
             header: Some(self.server.header(current)),
             hash,
             compact_revision,
-            hash_revision: if rev > 0 { rev } else { current },
+            // etcd 3.6's field, left empty as etcd 3.4 and 3.5 do.
+            hash_revision: 0,
         }))
     }
 
@@ -150,19 +180,9 @@ impl Maintenance for MaintenanceService {
         let state = self.server.state.clone();
         let bytes = blocking(move || Ok(crate::snapshot::encode(state.export()?))).await?;
         tracing::info!(target: "etcdserver", "sending database snapshot to client ({} bytes)", bytes.len());
-        let header = self.server.current_header();
-        let total = bytes.len();
-        // Chunks are cut as the client reads them: one copy of the snapshot in memory.
-        let chunks = (0..total).step_by(SNAPSHOT_CHUNK).map(move |start| {
-            let end = (start + SNAPSHOT_CHUNK).min(total);
-            Ok(SnapshotResponse {
-                header: Some(header),
-                remaining_bytes: (total - end) as u64,
-                blob: bytes[start..end].to_vec(),
-                ..Default::default()
-            })
-        });
-        Ok(Response::new(Box::pin(futures::stream::iter(chunks))))
+        Ok(Response::new(Box::pin(futures::stream::iter(
+            snapshot_messages(bytes).map(Ok),
+        ))))
     }
 
     async fn move_leader(
@@ -170,9 +190,8 @@ impl Maintenance for MaintenanceService {
         req: Request<MoveLeaderRequest>,
     ) -> Result<Response<MoveLeaderResponse>, Status> {
         self.server.move_leader(req.into_inner().target_id).await?;
-        Ok(Response::new(MoveLeaderResponse {
-            header: Some(self.server.current_header()),
-        }))
+        // etcd answers without a header.
+        Ok(Response::new(MoveLeaderResponse { header: None }))
     }
 
     async fn downgrade(
@@ -182,5 +201,28 @@ impl Maintenance for MaintenanceService {
         Err(Status::unimplemented(
             "unknown method Downgrade for service etcdserverpb.Maintenance",
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_messages_count_down_to_the_trailer_then_send_it_alone() {
+        let file: Vec<u8> = (0..70_000u32).map(|i| i as u8).collect();
+        let messages: Vec<SnapshotResponse> = snapshot_messages(file.clone()).collect();
+        let shape: Vec<(usize, u64)> = messages
+            .iter()
+            .map(|m| (m.blob.len(), m.remaining_bytes))
+            .collect();
+        assert_eq!(
+            shape,
+            [(32768, 37200), (32768, 4432), (4432, 0), (32, 0)],
+            "the body's chunks, then the 32-byte hash"
+        );
+        assert!(messages.iter().all(|m| m.header.is_none()));
+        let joined: Vec<u8> = messages.into_iter().flat_map(|m| m.blob).collect();
+        assert_eq!(joined, file);
     }
 }

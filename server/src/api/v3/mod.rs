@@ -6,6 +6,8 @@ pub mod lease;
 pub mod maintenance;
 pub mod validate;
 pub mod watch;
+pub mod watch_fragments;
+pub mod watch_ids;
 
 use etcd_proto::raftrequestpb::raft_response::Response as Applied;
 use etcd_proto::raftrequestpb::RaftRequest;

@@ -17,11 +17,13 @@ use etcd_proto::etcdserverpb::watch_server::Watch;
 use etcd_proto::etcdserverpb::{WatchCreateRequest, WatchRequest, WatchResponse};
 use etcd_proto::mvccpb::{event::EventType, Event};
 use futures::Stream;
-use prost::Message;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::watch_fragments::fragments;
+use super::watch_ids::WatchIds;
+use crate::api::GRPC_OVERHEAD_BYTES;
 use crate::error::EtcdError;
 use crate::mvcc::index::KeyRange;
 use crate::server::EtcdServer;
@@ -97,7 +99,7 @@ type Out = mpsc::Sender<Result<WatchResponse, Status>>;
 struct StreamTask {
     server: Arc<EtcdServer>,
     watchers: BTreeMap<i64, Watcher>,
-    next_id: i64,
+    ids: WatchIds,
     out: Out,
 }
 
@@ -121,18 +123,19 @@ impl StreamTask {
         let current = self.server.state.mvcc.read().current_revision();
         match req.request_union {
             Some(RequestUnion::CreateRequest(c)) => {
-                let id = if c.watch_id > 0 && !self.watchers.contains_key(&c.watch_id) {
-                    c.watch_id
-                } else {
-                    while self.watchers.contains_key(&self.next_id) {
-                        self.next_id += 1;
+                let watchers = &self.watchers;
+                let r = match self.ids.assign(&c, |id| watchers.contains_key(&id)) {
+                    Ok(id) => {
+                        self.watchers.insert(id, Watcher::new(&c, current));
+                        self.response(current, id)
                     }
-                    self.next_id
+                    Err(refused) => WatchResponse {
+                        canceled: true,
+                        cancel_reason: refused.to_string(),
+                        ..self.response(current, -1)
+                    },
                 };
-                self.watchers.insert(id, Watcher::new(&c, current));
-                let mut r = self.response(current, id);
-                r.created = true;
-                self.send(r).await
+                self.send(WatchResponse { created: true, ..r }).await
             }
             Some(RequestUnion::CancelRequest(c)) => {
                 if self.watchers.remove(&c.watch_id).is_some() {
@@ -265,31 +268,14 @@ impl StreamTask {
         events: Vec<Event>,
         fragment: bool,
     ) -> Result<(), Closed> {
-        let limit = self.server.limits.max_request_bytes;
         let mut resp = self.response(rev, id);
         resp.events = events;
-        if !fragment || resp.encoded_len() <= limit {
+        if !fragment {
             return self.send(resp).await;
         }
-        // Split into pieces under the limit; every piece but the last is marked fragment.
-        let events = std::mem::take(&mut resp.events);
-        let mut pieces: Vec<Vec<Event>> = vec![Vec::new()];
-        let mut size = 0;
-        for ev in events {
-            let n = ev.encoded_len();
-            if size + n > limit && !pieces.last().expect("non-empty").is_empty() {
-                pieces.push(Vec::new());
-                size = 0;
-            }
-            size += n;
-            pieces.last_mut().expect("non-empty").push(ev);
-        }
-        let last = pieces.len() - 1;
-        for (i, evs) in pieces.into_iter().enumerate() {
-            let mut r = self.response(rev, id);
-            r.events = evs;
-            r.fragment = i != last;
-            self.send(r).await?;
+        let limit = self.server.limits.max_request_bytes + GRPC_OVERHEAD_BYTES;
+        for piece in fragments(resp, limit) {
+            self.send(piece).await?;
         }
         Ok(())
     }
@@ -346,7 +332,7 @@ impl Watch for WatchService {
         let task = StreamTask {
             server: self.server.clone(),
             watchers: BTreeMap::new(),
-            next_id: 0,
+            ids: WatchIds::default(),
             out: tx,
         };
         tokio::spawn(task.run(req.into_inner(), self.progress_interval));
