@@ -5,6 +5,7 @@
 
 pub mod cluster;
 pub mod load;
+pub mod lossyfs;
 pub mod netns;
 pub mod normalise;
 pub mod watcher;
