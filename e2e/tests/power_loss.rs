@@ -233,6 +233,41 @@ async fn power_cuts(n: usize, rounds: usize) {
     }
 }
 
+/// lossyfs itself, through the kernel: synced bytes reach the backing file, unsynced ones
+/// are seen while mounted and gone after the cut, and a rename is kept either way.
+#[test]
+fn lossyfs_loses_exactly_the_unsynced_bytes() {
+    use std::io::Write;
+    let mut disk = Disk::new();
+    disk.power_on();
+    let mounted = disk.mountpoint.path().to_path_buf();
+    std::fs::create_dir(mounted.join("d")).unwrap();
+    let mut file = std::fs::File::create(mounted.join("d/tmp")).unwrap();
+    file.write_all(b"synced|").unwrap();
+    file.sync_data().unwrap();
+    file.write_all(b"unsynced").unwrap();
+    std::fs::rename(mounted.join("d/tmp"), mounted.join("d/f")).unwrap();
+    let mut other = std::fs::File::create(mounted.join("d/never-synced")).unwrap();
+    other.write_all(b"gone").unwrap();
+    drop((file, other)); // closing is no sync
+    assert_eq!(
+        std::fs::read(mounted.join("d/f")).unwrap(),
+        b"synced|unsynced"
+    );
+    assert_eq!(std::fs::metadata(mounted.join("d/f")).unwrap().len(), 15);
+    let backing = disk.backing.path().to_path_buf();
+    assert_eq!(std::fs::read(backing.join("d/f")).unwrap(), b"synced|");
+
+    disk.power_cut();
+    assert_eq!(std::fs::read(backing.join("d/f")).unwrap(), b"synced|");
+    assert_eq!(std::fs::read(backing.join("d/never-synced")).unwrap(), b"");
+    disk.power_on();
+    assert_eq!(
+        std::fs::read(disk.mountpoint.path().join("d/f")).unwrap(),
+        b"synced|"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_member_loses_no_acknowledged_put_in_power_cuts() {
     power_cuts(1, 4).await;

@@ -1,8 +1,8 @@
 //! The test side of lossyfs: mounting it over a backing directory and cutting the power.
 
-use std::io::{BufRead, BufReader};
+use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 /// What the daemon prints once the filesystem is mounted and serving.
 pub const READY: &str = "lossyfs: mounted";
@@ -48,36 +48,38 @@ impl Mount {
     /// The power cut: SIGKILLs the daemon, so every unsynced byte is lost, and detaches
     /// the dead mount. Does nothing the second time.
     pub fn power_cut(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
+        if let Some(out) = self.kill_and_detach() {
+            let out = out.expect("run fusermount3");
+            assert!(
+                out.status.success(),
+                "fusermount3 -u -z {}: {}",
+                self.mountpoint.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+
+    /// Kills the daemon and runs `fusermount3 -u -z`; None if it was done already.
+    fn kill_and_detach(&mut self) -> Option<io::Result<Output>> {
+        let mut child = self.child.take()?;
         let _ = child.kill();
         let _ = child.wait();
-        let out = Command::new("fusermount3")
-            .args(["-u", "-z"])
-            .arg(&self.mountpoint)
-            .output()
-            .expect("run fusermount3");
-        assert!(
-            out.status.success(),
-            "fusermount3 -u -z {}: {}",
-            self.mountpoint.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        Some(
+            Command::new("fusermount3")
+                .args(["-u", "-z"])
+                .arg(&self.mountpoint)
+                .output(),
+        )
     }
 }
 
 impl Drop for Mount {
+    /// A test that failed still detaches its mount, without a second panic.
     fn drop(&mut self) {
-        if !std::thread::panicking() {
+        if std::thread::panicking() {
+            let _ = self.kill_and_detach();
+        } else {
             self.power_cut();
-        } else if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-            let _ = Command::new("fusermount3")
-                .args(["-u", "-z"])
-                .arg(&self.mountpoint)
-                .output();
         }
     }
 }
