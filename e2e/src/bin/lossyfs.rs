@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use etcd_e2e::lossyfs::{fs::LossyFs, mount::READY};
+use etcd_e2e::lossyfs::{mount::READY, ops::LossyFs};
 use fuser::{Config, MountOption};
 
 fn main() {

@@ -20,4 +20,5 @@
 pub mod fs;
 pub mod inodes;
 pub mod mount;
+pub mod ops;
 pub mod overlay;
