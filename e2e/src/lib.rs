@@ -8,6 +8,7 @@ pub mod grpc;
 pub mod history;
 pub mod kv_model;
 pub mod load;
+pub mod lossyfs;
 pub mod nemesis;
 pub mod netns;
 pub mod normalise;
