@@ -489,10 +489,12 @@ async fn txn_with_every_compare_and_nested_ops() {
     }
     let t = txn(
         vec![],
+        // A delete to the end of the keyspace that covers a put of the same txn is refused
+        // by ours as a duplicate key (the upstream fix; README), so this one starts after it.
         vec![
             op(delete("t", "u")),
             op(put("u1", "1")),
-            op(delete("\0", "\0")),
+            op(delete("v", "\0")),
         ],
         vec![],
     );
