@@ -12,6 +12,9 @@
 //! - `status` reads a file exactly when `decode` does, and counts its entries;
 //! - a file that decodes restores, at the revision `status` reports.
 
+use std::path::Path;
+use std::time::{Duration, Instant};
+
 use etcd_server::snapshot::{self, restore};
 use etcd_server::storage::Backend;
 
@@ -70,6 +73,20 @@ pub fn check(data: &[u8]) {
     let restored = restored.unwrap_or_else(|e| panic!("a readable snapshot does not restore: {e}"));
     assert_eq!(restored.revision, status.revision);
     // The member would now start on it: loading a damaged state may fail, not panic.
-    let backend = Backend::open(&data_dir.join("member")).expect("restored backend opens");
+    let backend = reopen(&data_dir.join("member"));
     let _ = etcd_server::state::KvState::open(backend, 2);
+}
+
+/// Opens the restored backend. sled releases its file lock from a background thread after
+/// the restore's handle is dropped, so the first attempts may find it still held; a real
+/// member starts in a new process. Gives up after a deadline.
+fn reopen(member_dir: &Path) -> Backend {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match Backend::open(member_dir) {
+            Ok(b) => return b,
+            Err(e) if Instant::now() > deadline => panic!("restored backend opens: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(1)),
+        }
+    }
 }
