@@ -104,12 +104,14 @@ fn contents(wal: &Wal) -> Contents {
 }
 
 /// The index raft would append next: after the last entry, else after the purge point.
+/// `None` at the largest index, which the log refuses on open (no raft log reaches it).
 fn next_index(wal: &Wal) -> Option<u64> {
-    match (wal.bounds(), wal.purged()) {
+    let next = match (wal.bounds(), wal.purged()) {
         (Some((_, last)), _) => last.checked_add(1),
         (None, Some((purged, _))) => purged.checked_add(1),
         (None, None) => Some(0),
-    }
+    };
+    next.filter(|n| *n < u64::MAX)
 }
 
 /// How the bytes of a run are read: the first byte chooses raw (even) or a program (odd).
