@@ -126,8 +126,8 @@ fn run(tree: &sled::Tree, leader: bool, batch_each: bool, requests: Vec<RaftRequ
         if let Some(Response::Error(e)) = &outcome.response.response {
             assert!(
                 outcome.events.is_empty(),
-                "refused ({}) yet changed",
-                e.message
+                "refused ({:?}) yet changed",
+                e.code
             );
         }
         for ev in &outcome.events {
