@@ -22,3 +22,7 @@ fi
 
 cargo build --workspace --bins
 cargo test --workspace -- --test-threads="${TEST_THREADS:-2}"
+
+# Coverage-guided fuzzing of the decoders of on-disk and peer-supplied bytes, each target
+# for FUZZ_SECONDS (see fuzz/README.md).
+bash scripts/fuzz.sh "${FUZZ_SECONDS:-60}"

@@ -560,14 +560,25 @@ fn apply_record(
     kind: Kind,
     payload: &[u8],
 ) -> Result<(), WalError> {
-    let short = || WalError::Damaged {
+    let damaged = |why| WalError::Damaged {
         path: path.to_path_buf(),
         offset: off as u64,
-        why: "record too short",
+        why,
+    };
+    let short = || damaged("record too short");
+    // No raft log reaches the largest index; refusing it keeps `index + 1` (the next entry,
+    // the first after a purge) from overflowing.
+    let in_range = |i: u64| {
+        if i == u64::MAX {
+            Err(damaged("index out of range"))
+        } else {
+            Ok(i)
+        }
     };
     match kind {
         Kind::Entry => {
             let (i, data) = split_index(payload).ok_or_else(short)?;
+            let i = in_range(i)?;
             let loc = Loc {
                 seq,
                 offset: (off + record::HEADER + 8) as u64,
@@ -590,7 +601,7 @@ fn apply_record(
         }
         Kind::Purged => {
             let (i, raw) = split_index(payload).ok_or_else(short)?;
-            index.purge(i, raw.to_vec());
+            index.purge(in_range(i)?, raw.to_vec());
         }
     }
     Ok(())

@@ -281,3 +281,28 @@ fn an_entry_larger_than_a_segment_gets_a_segment_of_its_own() {
     assert_eq!(wal.read(1, 2).unwrap(), vec![huge]);
     assert_eq!(wal.bounds(), Some((0, 2)));
 }
+
+/// No raft log reaches index u64::MAX: a record naming it (checksum intact) is refused as
+/// damage instead of overflowing the log's index arithmetic. Found by fuzzing.
+#[test]
+fn an_entry_or_purge_at_the_largest_index_is_refused() {
+    for kind in [Kind::Entry, Kind::Purged] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut seg = Vec::new();
+        record::encode(&mut seg, Kind::Vote, b"before");
+        let at = seg.len() as u64;
+        record::encode(&mut seg, kind, &index_payload(u64::MAX, b"x"));
+        record::encode(&mut seg, Kind::Vote, b"after");
+        seg.resize(4096, 0);
+        let name = segment::SegmentName {
+            seq: 0,
+            first_index: 0,
+        };
+        std::fs::write(dir.path().join(name.file_name()), &seg).unwrap();
+        match Wal::open(dir.path(), small()) {
+            Err(WalError::Damaged { offset, .. }) => assert_eq!(offset, at, "{kind:?}"),
+            Err(e) => panic!("{kind:?}: {e}"),
+            Ok(wal) => panic!("{kind:?}: opened with bounds {:?}", wal.bounds()),
+        }
+    }
+}
