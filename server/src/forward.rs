@@ -1,6 +1,12 @@
 //! Handing a request to the leader. A follower sends it over the peer connection; when
 //! the leader it knew cannot be reached (it died), it waits for the next election and
 //! tries the new leader, within the request timeout, instead of failing at once.
+//!
+//! A request is tried again only when it provably never left this member (no connection
+//! could be made, or the leader is no longer a member to connect to). Once it was sent,
+//! a lost answer is reported as etcd reports it (`request timed out, possibly due to
+//! connection lost`) and never resent: the leader may have applied it, and a
+//! compare-and-swap applied twice is a different history.
 
 use std::future::Future;
 use std::time::Duration;
@@ -8,7 +14,7 @@ use std::time::Duration;
 use tonic::transport::Channel;
 
 use crate::error::{EtcdError, Result};
-use crate::peer::client::forwarded_error;
+use crate::peer::error::PeerError;
 use crate::server::EtcdServer;
 
 /// Where a request is to be served.
@@ -21,12 +27,6 @@ pub enum Route<T> {
 
 /// Attempts before giving up on leaders that cannot be reached.
 const ATTEMPTS: usize = 3;
-
-/// Whether the call never reached the peer (connection refused or reset before sending),
-/// so trying it on another leader cannot apply it twice.
-fn never_sent(status: &tonic::Status) -> bool {
-    status.code() == tonic::Code::Unavailable && status.message().contains("connect")
-}
 
 impl EtcdServer {
     /// Runs `call` on the leader's peer channel, or answers [`Route::Local`] when this
@@ -50,12 +50,12 @@ impl EtcdServer {
                 }
                 Err(e) => return Err(e),
             };
-            match call(channel).await {
+            match call(channel).await.map_err(|s| PeerError::from_status(&s)) {
                 Ok(t) => return Ok(Route::Remote(t)),
-                Err(s) if never_sent(&s) && attempt < ATTEMPTS => {
+                Err(PeerError::NotSent(_)) if attempt < ATTEMPTS => {
                     self.wait_leader_change(leader).await
                 }
-                Err(s) => return Err(forwarded_error(s)),
+                Err(e) => return Err(e.into_etcd()),
             }
         }
         Err(EtcdError::NoLeader)

@@ -228,7 +228,7 @@ async fn stopping(server: &EtcdServer) {
             tracing::info!(target: "etcdmain", "received terminated signal, shutting down...");
         }
         _ = server.peers.removed() => {
-            tracing::warn!(target: "etcdserver", "{}", crate::peer::client::REMOVED);
+            tracing::warn!(target: "etcdserver", "the member has been permanently removed from the cluster");
             tracing::warn!(target: "etcdmain", "the data-dir used by this member must be removed.");
         }
     }

@@ -53,7 +53,8 @@ pub fn client_router(server: Arc<EtcdServer>, progress_interval: Duration) -> ax
     .add_service(svc!(
         ClusterServer,
         v3::cluster::ClusterService {
-            server: server.clone()
+            server: server.clone(),
+            on_peer_url: false,
         }
     ))
     .add_service(svc!(

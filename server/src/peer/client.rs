@@ -15,12 +15,6 @@ use crate::raft::types::{MemberNode, Raft};
 /// Largest peer message: a snapshot chunk or a batch of entries with large values.
 pub const MAX_PEER_MESSAGE: usize = 256 * 1024 * 1024;
 
-/// What a leader answers a member it no longer has, and what makes that member stop.
-pub const REMOVED: &str = "the member has been permanently removed from the cluster";
-
-/// How a member refuses a call from another cluster's member.
-pub const CLUSTER_MISMATCH: &str = "request cluster ID mismatch";
-
 /// Metadata naming the sending member and its cluster on every peer call.
 pub const FROM_HEADER: &str = "x-etcd-from";
 pub const CLUSTER_HEADER: &str = "x-etcd-cluster-id";
@@ -128,14 +122,4 @@ pub fn raft_client(channel: Channel) -> RaftPeerClient<Channel> {
     RaftPeerClient::new(channel)
         .max_decoding_message_size(MAX_PEER_MESSAGE)
         .max_encoding_message_size(MAX_PEER_MESSAGE)
-}
-
-/// The etcd error a failed forwarded call stands for: the leader's own etcd error when it
-/// answered with one, otherwise (unreachable, reset) "no leader", as etcd's clients see
-/// while a leader is lost.
-pub fn forwarded_error(status: tonic::Status) -> EtcdError {
-    match EtcdError::from_message(status.message()) {
-        EtcdError::Internal(_) if status.code() != tonic::Code::Internal => EtcdError::NoLeader,
-        e => e,
-    }
 }

@@ -3,6 +3,7 @@
 //! (`raftpeerpb.RaftPeer`) on every `--listen-peer-urls` address.
 
 pub mod client;
+pub mod error;
 pub mod service;
 
 pub use client::Peers;

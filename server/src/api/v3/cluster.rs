@@ -21,6 +21,9 @@ use crate::server::EtcdServer;
 /// Cluster service over one member.
 pub struct ClusterService {
     pub server: Arc<EtcdServer>,
+    /// Served on the peer URL to other members, whose errors then carry their code in
+    /// the metadata (see `peer::error`); clients get etcd's plain status.
+    pub on_peer_url: bool,
 }
 
 fn member(v: MemberView) -> Member {
@@ -34,6 +37,14 @@ fn member(v: MemberView) -> Member {
 }
 
 impl ClusterService {
+    fn status(&self, e: EtcdError) -> Status {
+        if self.on_peer_url {
+            crate::peer::error::status(e)
+        } else {
+            e.into()
+        }
+    }
+
     fn members(&self) -> Vec<Member> {
         self.server.members().into_iter().map(member).collect()
     }
@@ -56,11 +67,12 @@ macro_rules! on_leader {
             let req = req.clone();
             async move { ClusterClient::new(ch).$method(req).await }
         });
-        match server.within_request_timeout(routed).await? {
+        let routed = server.within_request_timeout(routed).await;
+        match routed.map_err(|e| $svc.status(e))? {
             Route::Remote(resp) => Ok(resp),
             Route::Local => {
                 let local: Result<_, EtcdError> = server.within_request_timeout($local(req)).await;
-                Ok(Response::new(local?))
+                Ok(Response::new(local.map_err(|e| $svc.status(e))?))
             }
         }
     }};
