@@ -5,8 +5,14 @@
 //! confirmation serves every read that was waiting when it started: readers queue up, a
 //! single driver task takes the whole queue, confirms once, and releases them together.
 //! Readers that arrive while a confirmation is running wait for the next one.
+//!
+//! A confirmation round is bounded by the request timeout: a leader that stops answering
+//! (paused, partitioned away) fails the readers of that round with `request timed out`,
+//! and the next round asks whoever leads then, instead of every later read queueing
+//! behind a call that never returns.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
@@ -15,7 +21,7 @@ use etcd_proto::raftpeerpb::ReadIndexRequest;
 use openraft::error::{CheckIsLeaderError, RaftError};
 
 use crate::error::{EtcdError, Result};
-use crate::peer::client::forwarded_error;
+use crate::peer::error::PeerError;
 use crate::peer::Peers;
 use crate::raft::types::Raft;
 
@@ -33,14 +39,17 @@ pub struct ReadBarrier {
     raft: Raft,
     peers: Peers,
     queue: Arc<Mutex<Queue>>,
+    /// Longest confirmation round.
+    round_limit: Duration,
 }
 
 impl ReadBarrier {
-    pub fn new(raft: Raft, peers: Peers) -> Self {
+    pub fn new(raft: Raft, peers: Peers, round_limit: Duration) -> Self {
         ReadBarrier {
             raft,
             peers,
             queue: Arc::default(),
+            round_limit,
         }
     }
 
@@ -68,19 +77,25 @@ impl ReadBarrier {
                 }
                 std::mem::take(&mut q.waiters)
             };
-            let res = match self.raft.ensure_linearizable().await {
-                Ok(_) => Ok(()),
-                Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
-                    match f.leader_id {
-                        Some(leader) => self.follower_read(leader).await,
-                        None => Err(EtcdError::NoLeader),
-                    }
-                }
-                Err(e) => Err(crate::raft_errors::from_read(e)),
-            };
+            let res = tokio::time::timeout(self.round_limit, self.confirm())
+                .await
+                .unwrap_or(Err(EtcdError::Timeout));
             for w in batch {
                 let _ = w.send(res.clone());
             }
+        }
+    }
+
+    /// One confirmation round: on the leader, a heartbeat round to a quorum; on a follower,
+    /// the leader's read index.
+    async fn confirm(&self) -> Result<()> {
+        match self.raft.ensure_linearizable().await {
+            Ok(_) => Ok(()),
+            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => match f.leader_id {
+                Some(leader) => self.follower_read(leader).await,
+                None => Err(EtcdError::NoLeader),
+            },
+            Err(e) => Err(crate::raft_errors::from_read(e)),
         }
     }
 
@@ -91,7 +106,7 @@ impl ReadBarrier {
         let index = client
             .read_index(self.peers.request(ReadIndexRequest {}))
             .await
-            .map_err(forwarded_error)?
+            .map_err(|s| PeerError::from_status(&s).into_etcd())?
             .into_inner()
             .index;
         self.raft
