@@ -68,7 +68,7 @@ impl EtcdServer {
         limits: Limits,
         peers: Peers,
     ) -> Arc<Self> {
-        let reads = ReadBarrier::new(raft.clone(), peers.clone());
+        let reads = ReadBarrier::new(raft.clone(), peers.clone(), limits.request_timeout);
         let batcher = Batcher::start(raft.clone());
         Arc::new(EtcdServer {
             identity,
@@ -133,12 +133,30 @@ impl EtcdServer {
         if req.encoded_len() > self.limits.max_request_bytes {
             return Err(EtcdError::RequestTooLarge);
         }
+        self.check_apply_lag()?;
         let RaftResponse { response, revision } =
             self.within_request_timeout(self.replicate(req)).await?;
         match response {
             Some(Response::Error(e)) => Err(e.into()),
             Some(r) => Ok((r, revision)),
             None => Err(EtcdError::Internal("empty apply result".into())),
+        }
+    }
+
+    /// Refuses new requests while this member applies far behind what raft has logged, as
+    /// etcd does beyond 5000 entries: they would only wait in line and time out.
+    ///
+    /// openraft 0.9 publishes no commit index; its last log index is at least that, so
+    /// this refuses no later than etcd would.
+    fn check_apply_lag(&self) -> Result<()> {
+        let (last_log, applied) = {
+            let m = self.raft.metrics();
+            let m = m.borrow();
+            (m.last_log_index, m.last_applied.map(|l| l.index))
+        };
+        match apply_lag_exceeded(last_log, applied) {
+            true => Err(EtcdError::TooManyRequests),
+            false => Ok(()),
         }
     }
 
@@ -286,5 +304,29 @@ impl EtcdServer {
                 },
             },
         })
+    }
+}
+
+/// etcd's `maxGapBetweenApplyAndCommitIndex`.
+const MAX_APPLY_LAG: u64 = 5000;
+
+/// Whether applying lags the log by more than [`MAX_APPLY_LAG`] entries.
+fn apply_lag_exceeded(last_log: Option<u64>, applied: Option<u64>) -> bool {
+    last_log.unwrap_or(0) > applied.unwrap_or(0) + MAX_APPLY_LAG
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_refused_beyond_5000_unapplied_entries() {
+        assert!(!apply_lag_exceeded(None, None));
+        assert!(!apply_lag_exceeded(Some(5000), None));
+        assert!(apply_lag_exceeded(Some(5001), None));
+        assert!(!apply_lag_exceeded(Some(10_000), Some(5000)));
+        assert!(apply_lag_exceeded(Some(10_001), Some(5000)));
+        // A follower that has applied past its own log (a snapshot) is not behind.
+        assert!(!apply_lag_exceeded(Some(10), Some(20)));
     }
 }
