@@ -9,6 +9,7 @@ use etcd_proto::etcdserverpb::LeaseRevokeRequest;
 use etcd_proto::raftrequestpb::raft_request::Request;
 use etcd_proto::raftrequestpb::{LeaseCheckpoint, LeaseCheckpoints, RaftRequest};
 use parking_lot::Mutex;
+use prost::Message;
 
 use crate::server::EtcdServer;
 
@@ -136,17 +137,86 @@ pub async fn lease_duties(server: Arc<EtcdServer>, checkpoint_every: Duration) {
                 revoking.lock().remove(&id);
             });
         }
-        if !checkpoints.is_empty() {
-            let checkpoints = checkpoints
-                .into_iter()
-                .map(|(id, remaining_ttl)| LeaseCheckpoint { id, remaining_ttl })
-                .collect();
-            let req = RaftRequest {
-                request: Some(Request::LeaseCheckpoints(LeaseCheckpoints { checkpoints })),
-            };
+        for req in checkpoint_requests(checkpoints, server.limits.max_request_bytes) {
             if let Err(e) = server.propose(req).await {
                 tracing::warn!(target: "lease", "failed to checkpoint leases: {e}");
+                break;
             }
         }
+    }
+}
+
+/// Most checkpoints in one entry (etcd's `maxLeaseCheckpointBatchSize`).
+const MAX_CHECKPOINTS: usize = 1000;
+
+/// `(lease, remaining TTL)` checkpoints as proposals of at most [`MAX_CHECKPOINTS`] each,
+/// each encoding to at most `max_request_bytes` (`--max-request-bytes`), so many leases
+/// never make a request the member itself would refuse as too large.
+fn checkpoint_requests(checkpoints: Vec<(i64, i64)>, max_request_bytes: usize) -> Vec<RaftRequest> {
+    // Room for the request's own framing: the oneof field's key and length.
+    let room = max_request_bytes.saturating_sub(16);
+    let mut requests = Vec::new();
+    let mut current: Vec<LeaseCheckpoint> = Vec::new();
+    let mut bytes = 0;
+    let flush = |current: &mut Vec<LeaseCheckpoint>, requests: &mut Vec<RaftRequest>| {
+        if !current.is_empty() {
+            let checkpoints = std::mem::take(current);
+            requests.push(RaftRequest {
+                request: Some(Request::LeaseCheckpoints(LeaseCheckpoints { checkpoints })),
+            });
+        }
+    };
+    for (id, remaining_ttl) in checkpoints {
+        let cp = LeaseCheckpoint { id, remaining_ttl };
+        let size = 1 + prost::length_delimiter_len(cp.encoded_len()) + cp.encoded_len();
+        if current.len() == MAX_CHECKPOINTS || (bytes + size > room && !current.is_empty()) {
+            flush(&mut current, &mut requests);
+            bytes = 0;
+        }
+        bytes += size;
+        current.push(cp);
+    }
+    flush(&mut current, &mut requests);
+    requests
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(n: i64, max_bytes: usize) -> Vec<RaftRequest> {
+        let cps = (1..=n).map(|id| (id << 40, id * 1000)).collect();
+        checkpoint_requests(cps, max_bytes)
+    }
+
+    fn ids(reqs: &[RaftRequest]) -> Vec<i64> {
+        reqs.iter()
+            .flat_map(|r| match &r.request {
+                Some(Request::LeaseCheckpoints(c)) => {
+                    c.checkpoints.iter().map(|c| c.id).collect::<Vec<_>>()
+                }
+                _ => panic!("not a checkpoint request: {r:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn checkpoints_are_split_by_count_and_by_size() {
+        for (n, max_bytes) in [(2500, 1536 * 1024), (2500, 1024), (3, 64), (1, 1)] {
+            let reqs = split(n, max_bytes);
+            assert_eq!(ids(&reqs), (1..=n).map(|id| id << 40).collect::<Vec<_>>());
+            for r in &reqs {
+                let count = ids(std::slice::from_ref(r)).len();
+                assert!(count <= MAX_CHECKPOINTS);
+                // One checkpoint always goes, however small the limit.
+                assert!(
+                    r.encoded_len() <= max_bytes || count == 1,
+                    "{n} {max_bytes}"
+                );
+            }
+        }
+        assert_eq!(split(2500, 1536 * 1024).len(), 3);
+        assert!(split(2500, 1024).len() > 30);
+        assert!(split(0, 1024).is_empty());
     }
 }
