@@ -4,6 +4,7 @@
 //! compare the outputs after [`normalise`] has blanked what legitimately differs.
 
 pub mod cluster;
+pub mod cutproxy;
 pub mod grpc;
 pub mod history;
 pub mod kv_model;
