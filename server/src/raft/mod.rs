@@ -4,6 +4,7 @@
 // at every helper would only add conversions back at the trait boundary.
 #![allow(clippy::result_large_err)]
 
+mod append_flight;
 pub mod log_store;
 pub mod network;
 pub mod state_machine;

@@ -13,6 +13,9 @@ use openraft::raft::{
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use std::time::Duration;
+
+use super::append_flight::{AppendFlight, FLIGHT_LIMIT};
 use super::types::{Entry, LogId, MemberNode, TypeConfig};
 use crate::peer::error::{PeerError, Refusal};
 use crate::peer::Peers;
@@ -26,6 +29,13 @@ pub struct PeerNetwork {
 
 /// A connection to one peer.
 pub struct PeerClient {
+    link: Link,
+    appends: AppendFlight,
+}
+
+/// The peer a client talks to. Cheap to clone.
+#[derive(Clone)]
+struct Link {
     target: u64,
     node: MemberNode,
     peers: Peers,
@@ -36,9 +46,12 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
 
     async fn new_client(&mut self, target: u64, node: &MemberNode) -> PeerClient {
         PeerClient {
-            target,
-            node: node.clone(),
-            peers: self.peers.clone(),
+            link: Link {
+                target,
+                node: node.clone(),
+                peers: self.peers.clone(),
+            },
+            appends: AppendFlight::default(),
         }
     }
 }
@@ -52,13 +65,8 @@ enum Call {
 
 type RpcResult<R, E> = Result<R, RPCError<u64, MemberNode, RaftError<u64, E>>>;
 
-impl PeerClient {
-    async fn call<Req, Resp, E>(
-        &self,
-        call: Call,
-        req: &Req,
-        option: &RPCOption,
-    ) -> RpcResult<Resp, E>
+impl Link {
+    async fn call<Req, Resp, E>(&self, call: Call, req: &Req, limit: Duration) -> RpcResult<Resp, E>
     where
         Req: Serialize,
         Resp: DeserializeOwned,
@@ -79,12 +87,11 @@ impl PeerClient {
                 Call::InstallSnapshot => client.install_snapshot(msg).await,
             }
         };
-        let reply = match tokio::time::timeout(option.hard_ttl(), fut).await {
+        let reply = match tokio::time::timeout(limit, fut).await {
             Err(_) => {
                 return Err(network(&format!(
-                    "member {:x} did not answer in {:?}",
-                    self.target,
-                    option.hard_ttl()
+                    "member {:x} did not answer in {limit:?}",
+                    self.target
                 )))
             }
             Ok(Err(status)) => {
@@ -126,7 +133,15 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         option: RPCOption,
     ) -> RpcResult<AppendEntriesResponse<u64>, openraft::error::Infallible> {
         let (rpc, cut_at) = fit_append(rpc, MAX_APPEND_BYTES);
-        let resp = self.call(Call::AppendEntries, &rpc, &option).await?;
+        let resp = if rpc.entries.is_empty() {
+            let limit = option.hard_ttl();
+            self.link.call(Call::AppendEntries, &rpc, limit).await?
+        } else {
+            let link = self.link.clone();
+            let send =
+                move |rpc| async move { link.call(Call::AppendEntries, &rpc, FLIGHT_LIMIT).await };
+            self.appends.send(rpc, send).await?
+        };
         Ok(match (resp, cut_at) {
             (AppendEntriesResponse::Success, Some(last_sent)) => {
                 AppendEntriesResponse::PartialSuccess(Some(last_sent))
@@ -140,7 +155,9 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
     ) -> RpcResult<InstallSnapshotResponse<u64>, InstallSnapshotError> {
-        self.call(Call::InstallSnapshot, &rpc, &option).await
+        self.link
+            .call(Call::InstallSnapshot, &rpc, option.hard_ttl())
+            .await
     }
 
     async fn vote(
@@ -148,7 +165,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: VoteRequest<u64>,
         option: RPCOption,
     ) -> RpcResult<VoteResponse<u64>, openraft::error::Infallible> {
-        self.call(Call::Vote, &rpc, &option).await
+        self.link.call(Call::Vote, &rpc, option.hard_ttl()).await
     }
 }
 
