@@ -175,7 +175,10 @@ fn dispatch(t: &mut Target<'_>, batch: &mut sled::Batch, req: RaftRequest) -> Re
             (Response::Alarm(resp), no_events())
         }
         Request::MemberAttributes(a) => {
-            batch.insert(crate::cluster::attributes::key(a.id), a.encode_to_vec());
+            batch.insert(
+                crate::storage::keys::member_attributes(a.id),
+                a.encode_to_vec(),
+            );
             (Response::Empty(Empty {}), no_events())
         }
     })

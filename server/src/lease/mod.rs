@@ -13,9 +13,7 @@ use etcd_proto::raftrequestpb::LeaseRecord;
 use prost::Message;
 
 use crate::error::{EtcdError, Result};
-
-/// Backend key prefix of persisted leases.
-pub const LEASE_PREFIX: u8 = b'l';
+use crate::storage::keys;
 
 /// Largest TTL etcd accepts, in seconds.
 pub const MAX_LEASE_TTL: i64 = 9_000_000_000;
@@ -60,19 +58,12 @@ pub struct Lessor {
     primary: bool,
 }
 
-fn backend_key(id: i64) -> [u8; 9] {
-    let mut k = [0u8; 9];
-    k[0] = LEASE_PREFIX;
-    k[1..].copy_from_slice(&(id as u64).to_be_bytes());
-    k
-}
-
 impl Lessor {
     /// Loads persisted leases. `min_ttl` is etcd's minimum lease TTL (derived from the
     /// election timeout).
     pub fn open(tree: &sled::Tree, min_ttl: i64) -> Result<Self> {
         let mut leases = HashMap::new();
-        for item in tree.scan_prefix([LEASE_PREFIX]) {
+        for item in tree.scan_prefix([keys::LEASE_PREFIX]) {
             let (_, v) = item?;
             let r = LeaseRecord::decode(v.as_ref())
                 .map_err(|e| EtcdError::Internal(format!("lease: corrupt record: {e}")))?;
@@ -131,7 +122,7 @@ impl Lessor {
             keys: BTreeSet::new(),
             deadline,
         };
-        batch.insert(&backend_key(id)[..], lease.record().encode_to_vec());
+        batch.insert(&keys::lease(id)[..], lease.record().encode_to_vec());
         self.leases.insert(id, lease);
         Ok(ttl)
     }
@@ -140,7 +131,7 @@ impl Lessor {
     /// the same revision.
     pub fn revoke(&mut self, id: i64, batch: &mut sled::Batch) -> Result<Vec<Vec<u8>>> {
         let lease = self.leases.remove(&id).ok_or(EtcdError::LeaseNotFound)?;
-        batch.remove(&backend_key(id)[..]);
+        batch.remove(&keys::lease(id)[..]);
         Ok(lease.keys.into_iter().collect())
     }
 
@@ -148,7 +139,7 @@ impl Lessor {
     pub fn checkpoint(&mut self, id: i64, remaining: i64, batch: &mut sled::Batch) {
         if let Some(l) = self.leases.get_mut(&id) {
             l.remaining_ttl = remaining;
-            batch.insert(&backend_key(id)[..], l.record().encode_to_vec());
+            batch.insert(&keys::lease(id)[..], l.record().encode_to_vec());
         }
     }
 
