@@ -90,6 +90,14 @@ impl Lessor {
         self.min_ttl
     }
 
+    /// The TTL to propose for a grant asking for `requested` seconds: raised to this
+    /// member's minimum. The member that proposes the grant decides, so that the entry
+    /// carries the TTL and every member applies the same one, whatever its own election
+    /// timeout (and so its minimum).
+    pub fn ttl_to_propose(&self, requested: i64) -> i64 {
+        requested.max(self.min_ttl)
+    }
+
     pub fn contains(&self, id: i64) -> bool {
         self.leases.contains_key(&id)
     }
@@ -106,12 +114,12 @@ impl Lessor {
         leases.into_iter().map(|l| l.id).collect()
     }
 
-    /// Applies a replicated grant. Returns the TTL actually granted.
+    /// Applies a replicated grant of the TTL the proposer chose (see
+    /// [`Lessor::ttl_to_propose`]). Returns the TTL granted.
     pub fn grant(&mut self, id: i64, ttl: i64, batch: &mut sled::Batch) -> Result<i64> {
         if self.leases.contains_key(&id) {
             return Err(EtcdError::LeaseExist);
         }
-        let ttl = ttl.max(self.min_ttl);
         let deadline = self
             .primary
             .then(|| Instant::now() + Duration::from_secs(ttl as u64));
@@ -229,14 +237,18 @@ mod tests {
     }
 
     #[test]
-    fn grant_raises_to_min_ttl_and_persists() {
+    fn the_proposer_raises_to_its_min_ttl_and_every_member_grants_that() {
         let (_d, t) = tree();
-        let mut l = Lessor::open(&t, 2).unwrap();
+        let proposer = Lessor::open(&t, 2).unwrap();
+        assert_eq!(proposer.ttl_to_propose(1), 2);
+        assert_eq!(proposer.ttl_to_propose(60), 60);
+        // A member with a larger minimum applies the proposed TTL as it is.
+        let mut l = Lessor::open(&t, 5).unwrap();
         let mut b = sled::Batch::default();
-        assert_eq!(l.grant(7, 1, &mut b).unwrap(), 2);
+        assert_eq!(l.grant(7, proposer.ttl_to_propose(1), &mut b).unwrap(), 2);
         assert_eq!(l.grant(7, 10, &mut b), Err(EtcdError::LeaseExist));
         t.apply_batch(b).unwrap();
-        let reopened = Lessor::open(&t, 2).unwrap();
+        let reopened = Lessor::open(&t, 5).unwrap();
         assert_eq!(reopened.get(7).unwrap().ttl, 2);
     }
 
