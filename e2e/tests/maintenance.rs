@@ -236,4 +236,8 @@ fn metrics_carry_etcds_names_and_the_state() {
     assert_eq!(value("etcd_server_quota_backend_bytes"), 1e8);
     assert_eq!(value("etcd_debugging_mvcc_current_revision"), 2.0);
     assert!(value("etcd_mvcc_db_total_size_in_use_in_bytes") > 0.0);
+    // Raft's commit index, not the applied one: never behind it.
+    let applied = value("etcd_server_proposals_applied_total");
+    assert!(applied > 0.0);
+    assert!(value("etcd_server_proposals_committed_total") >= applied);
 }

@@ -195,7 +195,7 @@ fn raft_apply() -> Vec<Seed> {
 }
 
 fn snapshot_file() -> Vec<Seed> {
-    use etcd_server::mvcc::{META_COMPACTED, META_REVISION};
+    use etcd_server::storage::keys;
     let history = |main: i64, key: &str| {
         let k = etcd_server::mvcc::revision::Revision::new(main, 0).to_key();
         let rec = etcd_proto::raftrequestpb::KvRecord {
@@ -214,9 +214,9 @@ fn snapshot_file() -> Vec<Seed> {
     let entries = [
         history(2, "a"),
         history(3, "b"),
-        (META_REVISION.to_vec(), 3i64.to_be_bytes().to_vec()),
-        (META_COMPACTED.to_vec(), 2i64.to_be_bytes().to_vec()),
-        (b"m/applied".to_vec(), b"raft position".to_vec()),
+        (keys::REVISION.to_vec(), 3i64.to_be_bytes().to_vec()),
+        (keys::COMPACTED.to_vec(), 2i64.to_be_bytes().to_vec()),
+        (keys::APPLIED.to_vec(), b"raft position".to_vec()),
     ];
     let hashed = etcd_server::snapshot::encode(entries.iter().map(|(k, v)| (k, v)));
     let unhashed = hashed[..hashed.len() - 32].to_vec();

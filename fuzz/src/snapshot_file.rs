@@ -10,13 +10,14 @@
 //!   decodes to them again, and to the very same bytes when the file was hashed and of
 //!   the encoded length;
 //! - `status` reads a file exactly when `decode` does, and counts its entries;
-//! - a file that decodes restores, at the revision `status` reports.
+//! - a file that decodes restores, at the revision `status` reports, unless it holds a key
+//!   of no known kind: then the restore refuses it, naming the first such key.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use etcd_server::snapshot::{self, restore};
-use etcd_server::storage::Backend;
+use etcd_server::snapshot::{self, restore, SnapshotError};
+use etcd_server::storage::{keys, Backend};
 
 /// The restored member, a cluster of one.
 const NAME: &str = "m1";
@@ -56,7 +57,9 @@ pub fn check(data: &[u8]) {
         (Err(_), Err(_)) => {}
         (s, d) => panic!("status {s:?} disagrees with decode {:?}", d.as_ref().err()),
     }
-    let Ok(status) = status else { return };
+    let (Ok(status), Ok(entries)) = (status, unhashed) else {
+        return;
+    };
 
     let peer: url::Url = PEER.parse().expect("peer URL");
     let cluster = [(NAME.to_string(), peer.clone())];
@@ -70,7 +73,15 @@ pub fn check(data: &[u8]) {
         data_dir: &data_dir,
         skip_hash_check: hashed.is_err(),
     });
-    let restored = restored.unwrap_or_else(|e| panic!("a readable snapshot does not restore: {e}"));
+    let unknown = entries.iter().find_map(|(k, _)| keys::classify(k).err());
+    let restored = match (restored, unknown) {
+        (Ok(restored), None) => restored,
+        (Err(SnapshotError::UnknownKey(refused)), Some(unknown)) => {
+            assert_eq!(refused, unknown, "the first unknown key is named");
+            return;
+        }
+        (r, unknown) => panic!("restore {:?} with unknown key {unknown:?}", r.err()),
+    };
     assert_eq!(restored.revision, status.revision);
     // The member would now start on it: loading a damaged state may fail, not panic.
     let backend = reopen(&data_dir.join("member"));

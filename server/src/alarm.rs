@@ -12,17 +12,7 @@ use etcd_proto::etcdserverpb::alarm_request::AlarmAction;
 use etcd_proto::etcdserverpb::{AlarmMember, AlarmRequest, AlarmType};
 
 use crate::error::{EtcdError, Result};
-
-/// Backend key prefix of active alarms: prefix, member ID, alarm type.
-const ALARM_PREFIX: u8 = b'a';
-
-fn backend_key(member: u64, alarm: i32) -> [u8; 13] {
-    let mut k = [0u8; 13];
-    k[0] = ALARM_PREFIX;
-    k[1..9].copy_from_slice(&member.to_be_bytes());
-    k[9..].copy_from_slice(&alarm.to_be_bytes());
-    k
-}
+use crate::storage::keys;
 
 /// The active alarms of the cluster, as (member ID, alarm type).
 #[derive(Debug, Default)]
@@ -34,14 +24,11 @@ impl Alarms {
     /// Loads the alarms kept in the backend.
     pub fn open(tree: &sled::Tree) -> Result<Self> {
         let mut active = BTreeSet::new();
-        for item in tree.scan_prefix([ALARM_PREFIX]) {
+        for item in tree.scan_prefix([keys::ALARM_PREFIX]) {
             let (k, _) = item?;
-            if k.len() != 13 {
-                return Err(EtcdError::Internal("alarm: corrupt record".into()));
-            }
-            let member = u64::from_be_bytes(k[1..9].try_into().expect("8 bytes"));
-            let alarm = i32::from_be_bytes(k[9..].try_into().expect("4 bytes"));
-            active.insert((member, alarm));
+            let alarm = keys::parse_alarm(&k)
+                .ok_or_else(|| EtcdError::Internal("alarm: corrupt record".into()))?;
+            active.insert(alarm);
         }
         Ok(Alarms { active })
     }
@@ -78,14 +65,14 @@ impl Alarms {
             AlarmAction::Activate if req.alarm == AlarmType::None as i32 => Vec::new(),
             AlarmAction::Activate => {
                 self.active.insert(this);
-                batch.insert(&backend_key(this.0, this.1)[..], &[][..]);
+                batch.insert(&keys::alarm(this.0, this.1)[..], &[][..]);
                 vec![member()]
             }
             AlarmAction::Deactivate => {
                 if !self.active.remove(&this) {
                     return Vec::new();
                 }
-                batch.remove(&backend_key(this.0, this.1)[..]);
+                batch.remove(&keys::alarm(this.0, this.1)[..]);
                 vec![member()]
             }
         }

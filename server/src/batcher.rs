@@ -1,8 +1,9 @@
 //! Proposal batching on the leader. Client writes queue here; a driver task takes every
 //! queued request (up to a size limit) and proposes them as one raft entry, so a burst of
-//! writes costs one log append (one write and one fdatasync of the WAL) and one state
-//! database batch instead of one each. Each request is still applied as its own revision,
-//! in queue order.
+//! writes costs each member one log append (one WAL write and one fdatasync, see
+//! [`crate::wal::Wal::append`]) and one backend batch (the state machine writes the entries
+//! of an apply in one) instead of one each. Each request is still applied on its own, in
+//! queue order: a write takes its own revision, and a request that fails fails alone.
 //!
 //! A few batches may be in flight at once (raft pipelines them); when all slots are busy
 //! the queue grows, and the next batch is larger. A lone request is proposed as is.

@@ -21,6 +21,9 @@ pub fn render(server: &EtcdServer) -> String {
         (s.current_revision(), s.compacted_revision(), s.key_count())
     };
     let m = server.raft.metrics().borrow().clone();
+    // Raft's commit index, which openraft's metrics do not carry. Read after the applied
+    // index, it is never behind it: openraft saves the commit index before applying up to it.
+    let committed = crate::raft::log_store::committed_index(&server.wal).unwrap_or(0);
     let db = server.state.backend.db_size();
     gauge(
         &mut out,
@@ -43,7 +46,7 @@ pub fn render(server: &EtcdServer) -> String {
         &mut out,
         "etcd_server_proposals_committed_total",
         "The total number of consensus proposals committed.",
-        m.last_applied.map(|l| l.index).unwrap_or(0),
+        committed,
     );
     gauge(
         &mut out,

@@ -143,7 +143,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
     let raft = crate::raft::start(
         boot.member_id,
         &settings,
-        wal,
+        wal.clone(),
         backend.clone(),
         state.clone(),
         peers.clone(),
@@ -173,7 +173,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         member_id: boot.member_id,
         cluster_id: boot.cluster_id,
     };
-    let server = EtcdServer::new(identity, raft.clone(), state, limits, peers);
+    let server = EtcdServer::new(identity, raft.clone(), state, limits, peers, wal);
     let was_member = boot.restarted || !boot.members.is_empty();
     tokio::spawn(crate::tasks::follow_raft(
         server.clone(),

@@ -20,6 +20,7 @@ use crate::peer::Peers;
 use crate::raft::types::{Proposal, Raft};
 use crate::read_barrier::ReadBarrier;
 use crate::state::KvState;
+use crate::wal::Wal;
 
 /// Limits on client requests, from etcd's flags.
 #[derive(Debug, Clone)]
@@ -52,6 +53,8 @@ pub struct EtcdServer {
     pub limits: Limits,
     /// Connections to the other members.
     pub peers: Peers,
+    /// The raft log, where the commit index is read (openraft's metrics do not carry it).
+    pub wal: Arc<Wal>,
     batcher: Batcher,
     reads: ReadBarrier,
     term: AtomicU64,
@@ -67,6 +70,7 @@ impl EtcdServer {
         state: Arc<KvState>,
         limits: Limits,
         peers: Peers,
+        wal: Arc<Wal>,
     ) -> Arc<Self> {
         let reads = ReadBarrier::new(raft.clone(), peers.clone(), limits.request_timeout);
         let batcher = Batcher::start(raft.clone());
@@ -76,6 +80,7 @@ impl EtcdServer {
             state,
             limits,
             peers,
+            wal,
             batcher,
             reads,
             term: AtomicU64::new(0),

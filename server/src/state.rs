@@ -4,10 +4,10 @@
 use parking_lot::{Mutex, RwLock};
 
 use crate::alarm::Alarms;
-use crate::cluster::bootstrap::is_local;
+use crate::error::EtcdError;
 use crate::lease::Lessor;
 use crate::mvcc::MvccStore;
-use crate::storage::Backend;
+use crate::storage::{keys, Backend};
 use crate::watch::hub::WatchHub;
 
 /// Everything the state machine applies to.
@@ -40,32 +40,42 @@ impl KvState {
 }
 
 impl KvState {
-    /// Every entry of the state database except this member's own (identity), copied at
-    /// one point in time: the content of raft snapshots and backup snapshots.
+    /// Every entry of the state database that travels in snapshots (all but this
+    /// member's own, see [`keys::Reach`]), copied at one point in time: the content of raft
+    /// snapshots and backup snapshots. A key of no known kind is refused.
     pub fn export(&self) -> crate::error::Result<Vec<(sled::IVec, sled::IVec)>> {
-        // Holding the store still while copying makes the copy one point in time.
-        let _frozen = self.mvcc.read();
-        let entries = self
-            .backend
-            .state()
-            .iter()
-            .filter(|r| r.as_ref().map_or(true, |(k, _)| !is_local(k)))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(entries)
+        self.entries(keys::Reach::in_snapshot)
     }
 
-    /// CRC-32C of the replicated state (keys, history, leases, alarms, member attributes),
-    /// without the raft positions that differ between members at the same revision.
+    /// CRC-32C of the replicated state (history, revisions, leases, alarms, member
+    /// attributes), without the raft positions that differ between members at the same
+    /// revision.
     pub fn hash(&self) -> crate::error::Result<u32> {
         let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
         let mut digest = crc.digest();
-        for (k, v) in self.export()? {
-            if !crate::raft::state_machine::is_raft_position(&k) {
-                digest.update(&k);
-                digest.update(&v);
-            }
+        for (k, v) in self.entries(keys::Reach::in_hash)? {
+            digest.update(&k);
+            digest.update(&v);
         }
         Ok(digest.finalize())
+    }
+
+    /// The entries whose reach `pick` accepts, in key order, at one point in time.
+    fn entries(
+        &self,
+        pick: fn(keys::Reach) -> bool,
+    ) -> crate::error::Result<Vec<(sled::IVec, sled::IVec)>> {
+        // Holding the store still while copying makes the copy one point in time.
+        let _frozen = self.mvcc.read();
+        let mut entries = Vec::new();
+        for item in self.backend.state().iter() {
+            let (k, v) = item?;
+            let reach = keys::reach(&k).map_err(|e| EtcdError::Internal(e.to_string()))?;
+            if pick(reach) {
+                entries.push((k, v));
+            }
+        }
+        Ok(entries)
     }
 
     /// Rewrites the backend's state database to give freed space back to the filesystem

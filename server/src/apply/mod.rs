@@ -1,7 +1,11 @@
 //! Turns one committed raft request into changes of the MVCC store and the lessor.
 //!
 //! Deterministic: every member applies the same entries to the same state and gets the same
-//! result. Request-level validation that needs no state happens earlier, in the API layer.
+//! result: nothing it stores or answers depends on the member's own configuration or clock
+//! (the leader's lease deadlines are kept in memory only). What depends on a member is
+//! decided before the request is proposed and travels in the entry (a lease grant's ID, and
+//! its TTL raised to the proposer's minimum). Request-level validation that needs no state
+//! happens earlier too, in the API layer.
 //!
 //! A request applies whole or not at all, by construction: everything that can fail runs
 //! first, and nothing it does is kept unless the request succeeds.
@@ -175,7 +179,10 @@ fn dispatch(t: &mut Target<'_>, batch: &mut sled::Batch, req: RaftRequest) -> Re
             (Response::Alarm(resp), no_events())
         }
         Request::MemberAttributes(a) => {
-            batch.insert(crate::cluster::attributes::key(a.id), a.encode_to_vec());
+            batch.insert(
+                crate::storage::keys::member_attributes(a.id),
+                a.encode_to_vec(),
+            );
             (Response::Empty(Empty {}), no_events())
         }
     })

@@ -5,14 +5,11 @@
 use etcd_proto::raftrequestpb::MemberAttributes;
 use prost::Message;
 
-/// Backend key of member `id`'s attributes.
-pub fn key(id: u64) -> Vec<u8> {
-    format!("m/attr/{id:016x}").into_bytes()
-}
+use crate::storage::keys;
 
 /// Member `id`'s published attributes, if any.
 pub fn load(tree: &sled::Tree, id: u64) -> Option<MemberAttributes> {
-    let raw = tree.get(key(id)).ok().flatten()?;
+    let raw = tree.get(keys::member_attributes(id)).ok().flatten()?;
     MemberAttributes::decode(raw.as_ref()).ok()
 }
 
@@ -30,7 +27,8 @@ mod tests {
             name: "n7".into(),
             client_urls: vec!["http://127.0.0.1:2379".into()],
         };
-        tree.insert(key(7), a.encode_to_vec()).unwrap();
+        tree.insert(keys::member_attributes(7), a.encode_to_vec())
+            .unwrap();
         assert_eq!(load(&tree, 7), Some(a));
     }
 }

@@ -5,21 +5,8 @@ use std::collections::BTreeMap;
 
 use super::ids::{cluster_id, member_id, url_string};
 use crate::raft::types::{decode, encode, MemberNode};
+use crate::storage::keys::{CLUSTER_ID, MEMBER_ID, PENDING_MEMBERS};
 use crate::storage::Backend;
-
-const MEMBER_ID: &[u8] = b"m/member_id";
-const CLUSTER_ID: &[u8] = b"m/cluster_id";
-/// The membership a restored or forced-new member initializes raft with on its next start.
-const PENDING_MEMBERS: &[u8] = b"m/pending_members";
-
-/// Backend keys that belong to this member alone: never sent in, nor replaced by, a
-/// snapshot.
-pub const LOCAL_KEYS: &[&[u8]] = &[MEMBER_ID, CLUSTER_ID, PENDING_MEMBERS];
-
-/// Whether `key` is one of the [`LOCAL_KEYS`].
-pub fn is_local(key: &[u8]) -> bool {
-    LOCAL_KEYS.contains(&key)
-}
 
 /// Errors bootstrapping, with etcd's texts.
 #[derive(Debug, thiserror::Error)]

@@ -13,9 +13,7 @@ use etcd_proto::raftrequestpb::LeaseRecord;
 use prost::Message;
 
 use crate::error::{EtcdError, Result};
-
-/// Backend key prefix of persisted leases.
-pub const LEASE_PREFIX: u8 = b'l';
+use crate::storage::keys;
 
 /// Largest TTL etcd accepts, in seconds.
 pub const MAX_LEASE_TTL: i64 = 9_000_000_000;
@@ -60,19 +58,12 @@ pub struct Lessor {
     primary: bool,
 }
 
-fn backend_key(id: i64) -> [u8; 9] {
-    let mut k = [0u8; 9];
-    k[0] = LEASE_PREFIX;
-    k[1..].copy_from_slice(&(id as u64).to_be_bytes());
-    k
-}
-
 impl Lessor {
     /// Loads persisted leases. `min_ttl` is etcd's minimum lease TTL (derived from the
     /// election timeout).
     pub fn open(tree: &sled::Tree, min_ttl: i64) -> Result<Self> {
         let mut leases = HashMap::new();
-        for item in tree.scan_prefix([LEASE_PREFIX]) {
+        for item in tree.scan_prefix([keys::LEASE_PREFIX]) {
             let (_, v) = item?;
             let r = LeaseRecord::decode(v.as_ref())
                 .map_err(|e| EtcdError::Internal(format!("lease: corrupt record: {e}")))?;
@@ -99,6 +90,14 @@ impl Lessor {
         self.min_ttl
     }
 
+    /// The TTL to propose for a grant asking for `requested` seconds: raised to this
+    /// member's minimum. The member that proposes the grant decides, so that the entry
+    /// carries the TTL and every member applies the same one, whatever its own election
+    /// timeout (and so its minimum).
+    pub fn ttl_to_propose(&self, requested: i64) -> i64 {
+        requested.max(self.min_ttl)
+    }
+
     pub fn contains(&self, id: i64) -> bool {
         self.leases.contains_key(&id)
     }
@@ -115,12 +114,12 @@ impl Lessor {
         leases.into_iter().map(|l| l.id).collect()
     }
 
-    /// Applies a replicated grant. Returns the TTL actually granted.
+    /// Applies a replicated grant of the TTL the proposer chose (see
+    /// [`Lessor::ttl_to_propose`]). Returns the TTL granted.
     pub fn grant(&mut self, id: i64, ttl: i64, batch: &mut sled::Batch) -> Result<i64> {
         if self.leases.contains_key(&id) {
             return Err(EtcdError::LeaseExist);
         }
-        let ttl = ttl.max(self.min_ttl);
         let deadline = self
             .primary
             .then(|| Instant::now() + Duration::from_secs(ttl as u64));
@@ -131,7 +130,7 @@ impl Lessor {
             keys: BTreeSet::new(),
             deadline,
         };
-        batch.insert(&backend_key(id)[..], lease.record().encode_to_vec());
+        batch.insert(&keys::lease(id)[..], lease.record().encode_to_vec());
         self.leases.insert(id, lease);
         Ok(ttl)
     }
@@ -140,7 +139,7 @@ impl Lessor {
     /// the same revision.
     pub fn revoke(&mut self, id: i64, batch: &mut sled::Batch) -> Result<Vec<Vec<u8>>> {
         let lease = self.leases.remove(&id).ok_or(EtcdError::LeaseNotFound)?;
-        batch.remove(&backend_key(id)[..]);
+        batch.remove(&keys::lease(id)[..]);
         Ok(lease.keys.into_iter().collect())
     }
 
@@ -148,7 +147,7 @@ impl Lessor {
     pub fn checkpoint(&mut self, id: i64, remaining: i64, batch: &mut sled::Batch) {
         if let Some(l) = self.leases.get_mut(&id) {
             l.remaining_ttl = remaining;
-            batch.insert(&backend_key(id)[..], l.record().encode_to_vec());
+            batch.insert(&keys::lease(id)[..], l.record().encode_to_vec());
         }
     }
 
@@ -238,14 +237,18 @@ mod tests {
     }
 
     #[test]
-    fn grant_raises_to_min_ttl_and_persists() {
+    fn the_proposer_raises_to_its_min_ttl_and_every_member_grants_that() {
         let (_d, t) = tree();
-        let mut l = Lessor::open(&t, 2).unwrap();
+        let proposer = Lessor::open(&t, 2).unwrap();
+        assert_eq!(proposer.ttl_to_propose(1), 2);
+        assert_eq!(proposer.ttl_to_propose(60), 60);
+        // A member with a larger minimum applies the proposed TTL as it is.
+        let mut l = Lessor::open(&t, 5).unwrap();
         let mut b = sled::Batch::default();
-        assert_eq!(l.grant(7, 1, &mut b).unwrap(), 2);
+        assert_eq!(l.grant(7, proposer.ttl_to_propose(1), &mut b).unwrap(), 2);
         assert_eq!(l.grant(7, 10, &mut b), Err(EtcdError::LeaseExist));
         t.apply_batch(b).unwrap();
-        let reopened = Lessor::open(&t, 2).unwrap();
+        let reopened = Lessor::open(&t, 5).unwrap();
         assert_eq!(reopened.get(7).unwrap().ttl, 2);
     }
 

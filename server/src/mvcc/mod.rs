@@ -23,14 +23,10 @@ use etcd_proto::raftrequestpb::KvRecord;
 use prost::Message;
 
 use crate::error::{EtcdError, Result};
+use crate::storage::keys;
 use index::{IndexEntry, KeyIndex};
-use revision::{Revision, HISTORY_PREFIX};
+use revision::Revision;
 pub use write::WriteTxn;
-
-/// Backend key holding the store's current revision.
-pub const META_REVISION: &[u8] = b"m/revision";
-/// Backend key holding the last compacted revision.
-pub const META_COMPACTED: &[u8] = b"m/compacted";
 
 /// The MVCC store over one backend tree.
 pub struct MvccStore {
@@ -49,8 +45,8 @@ impl MvccStore {
     /// Opens the store, rebuilding the key index from the history records.
     pub fn open(tree: sled::Tree) -> Result<Self> {
         let mut index = KeyIndex::default();
-        let mut current = read_i64(&tree, META_REVISION)?.unwrap_or(1);
-        for item in tree.scan_prefix([HISTORY_PREFIX]) {
+        let mut current = read_i64(&tree, keys::REVISION)?.unwrap_or(1);
+        for item in tree.scan_prefix([keys::HISTORY_PREFIX]) {
             let (k, v) = item?;
             let Some(rev) = Revision::from_key(&k) else {
                 continue;
@@ -66,7 +62,7 @@ impl MvccStore {
             );
             current = current.max(rev.main);
         }
-        let compacted = read_i64(&tree, META_COMPACTED)?.unwrap_or(-1);
+        let compacted = read_i64(&tree, keys::COMPACTED)?.unwrap_or(-1);
         Ok(MvccStore {
             tree,
             index,
@@ -182,7 +178,7 @@ impl MvccStore {
             batch.remove(&dropped.to_key()[..]);
         }
         self.compacted = rev;
-        batch.insert(META_COMPACTED, &rev.to_be_bytes()[..]);
+        batch.insert(keys::COMPACTED, &rev.to_be_bytes()[..]);
         Ok(())
     }
 
@@ -192,7 +188,7 @@ impl MvccStore {
         let at = self.check_revision(rev)?;
         let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
         let mut digest = crc.digest();
-        let start = [HISTORY_PREFIX];
+        let start = [keys::HISTORY_PREFIX];
         let end = Revision::new(at.saturating_add(1), 0).to_key();
         for item in self.tree.range(&start[..]..&end[..]) {
             let (k, v) = item?;

@@ -1,5 +1,7 @@
 //! Revisions and how history records are keyed in the backend.
 
+use crate::storage::keys;
+
 /// A point in the store's history: `main` is the store revision a request created, `sub`
 /// orders the changes one request (a txn) made inside that revision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -13,29 +15,17 @@ impl Revision {
         Revision { main, sub }
     }
 
-    /// Backend key of this history record: prefix byte, then main and sub big-endian, so a
-    /// scan of the prefix walks history in revision order.
-    pub fn to_key(self) -> [u8; 17] {
-        let mut k = [0u8; 17];
-        k[0] = HISTORY_PREFIX;
-        k[1..9].copy_from_slice(&(self.main as u64).to_be_bytes());
-        k[9..17].copy_from_slice(&(self.sub as u64).to_be_bytes());
-        k
+    /// Backend key of this history record (laid out in [`keys::history`]), so a scan of
+    /// the history prefix walks history in revision order.
+    pub fn to_key(self) -> [u8; keys::HISTORY_KEY_LEN] {
+        keys::history(self.main, self.sub)
     }
 
     /// Inverse of [`Revision::to_key`]; `None` for a key outside the history prefix.
     pub fn from_key(k: &[u8]) -> Option<Self> {
-        if k.len() != 17 || k[0] != HISTORY_PREFIX {
-            return None;
-        }
-        let main = u64::from_be_bytes(k[1..9].try_into().ok()?) as i64;
-        let sub = u64::from_be_bytes(k[9..17].try_into().ok()?) as i64;
-        Some(Revision { main, sub })
+        keys::parse_history(k).map(|(main, sub)| Revision { main, sub })
     }
 }
-
-/// Backend prefix under which key-value history records live.
-pub const HISTORY_PREFIX: u8 = b'k';
 
 #[cfg(test)]
 mod tests {

@@ -162,7 +162,7 @@ fn compaction_and_revision_errors() {
         s.compact(3, &mut sled::Batch::default()),
         Err(EtcdError::Compacted)
     );
-    assert_eq!(tree.scan_prefix([HISTORY_PREFIX]).count(), 2);
+    assert_eq!(tree.scan_prefix([keys::HISTORY_PREFIX]).count(), 2);
 }
 
 #[test]

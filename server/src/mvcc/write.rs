@@ -14,8 +14,9 @@ use prost::Message;
 
 use super::index::{IndexEntry, KeyRange};
 use super::revision::Revision;
-use super::{range, MvccStore, META_REVISION};
+use super::{range, MvccStore};
 use crate::error::Result;
+use crate::storage::keys;
 
 /// A write in progress. Changes are visible to reads made through this txn at once and
 /// to everyone else once [`WriteTxn::commit`] has run and the batch has been applied.
@@ -161,7 +162,7 @@ impl<'a> WriteTxn<'a> {
                 batch.insert(&rev.to_key()[..], rec.encode_to_vec());
             }
             self.store.current = self.rev;
-            batch.insert(META_REVISION, &self.rev.to_be_bytes()[..]);
+            batch.insert(keys::REVISION, &self.rev.to_be_bytes()[..]);
         }
         std::mem::take(&mut self.events)
     }

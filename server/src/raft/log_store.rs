@@ -46,6 +46,21 @@ fn last_log_id(wal: &Wal) -> Result<Option<LogId>, StorageError> {
     purged(wal)
 }
 
+/// The last commit index this member learned, as openraft recorded it through
+/// `save_committed` before applying up to it (etcd's raft `HardState.Commit`). 0 before
+/// anything was committed.
+pub fn committed_index(wal: &Wal) -> Result<u64, StorageError> {
+    Ok(committed(wal)?.map_or(0, |l| l.index))
+}
+
+fn committed(wal: &Wal) -> Result<Option<LogId>, StorageError> {
+    Ok(wal
+        .committed()
+        .map(|raw| decode::<Option<LogId>>(&raw))
+        .transpose()?
+        .flatten())
+}
+
 fn purged(wal: &Wal) -> Result<Option<LogId>, StorageError> {
     wal.purged().map(|(_, raw)| decode(&raw)).transpose()
 }
@@ -124,12 +139,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
-        Ok(self
-            .wal
-            .committed()
-            .map(|raw| decode::<Option<LogId>>(&raw))
-            .transpose()?
-            .flatten())
+        committed(&self.wal)
     }
 
     async fn append<I>(
@@ -169,5 +179,27 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.wal
             .purge(log_id.index, &encode(&log_id)?)
             .map_err(storage_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openraft::CommittedLeaderId;
+
+    use super::*;
+    use crate::wal::WalOptions;
+
+    #[tokio::test]
+    async fn the_commit_index_is_what_openraft_saved_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = Arc::new(Wal::open(&dir.path().join("wal"), WalOptions::default()).unwrap());
+        let backend = Backend::open(dir.path()).unwrap();
+        let mut store = LogStore::new(wal.clone(), backend);
+        assert_eq!(committed_index(&wal).unwrap(), 0);
+        for index in [3, 7] {
+            let log_id = LogId::new(CommittedLeaderId::new(2, 1), index);
+            store.save_committed(Some(log_id)).await.unwrap();
+            assert_eq!(committed_index(&wal).unwrap(), index);
+        }
     }
 }

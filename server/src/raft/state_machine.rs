@@ -18,21 +18,13 @@ use super::types::{
     TypeConfig,
 };
 use crate::apply;
-use crate::cluster::bootstrap::is_local;
 use crate::mvcc::MvccStore;
 use crate::state::KvState;
+use crate::storage::keys::{self, APPLIED, MEMBERSHIP};
 use etcd_proto::raftrequestpb::raft_request::Request;
 use etcd_proto::raftrequestpb::{
     raft_response::Response, Empty, RaftRequest, RaftResponse, ResponseBatch,
 };
-
-const APPLIED: &[u8] = b"m/applied";
-const MEMBERSHIP: &[u8] = b"m/membership";
-
-/// Whether `key` records how far this member's raft has applied (not replicated data).
-pub fn is_raft_position(key: &[u8]) -> bool {
-    key == APPLIED || key == MEMBERSHIP
-}
 
 /// The membership last applied to the state of `backend` (before raft starts).
 pub fn applied_membership(
@@ -48,7 +40,8 @@ pub fn applied_membership(
 #[derive(Serialize, Deserialize)]
 struct SnapshotFile {
     meta: SnapshotMeta<u64, MemberNode>,
-    /// Every entry of the state tree.
+    /// Every entry of the state tree that travels in snapshots (see
+    /// [`keys::Reach::in_snapshot`]).
     entries: Vec<(serde_bytes::ByteBuf, serde_bytes::ByteBuf)>,
 }
 
@@ -238,15 +231,19 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let tree = &self.state.backend.state();
         let mut mvcc = self.state.mvcc.write();
         let mut lessor = self.state.lessor.lock();
+        // Everything a snapshot carries is replaced; this member's own keys stay. A key of
+        // no known kind, here or in the snapshot, stops the install before anything changed.
         let mut batch = sled::Batch::default();
         for key in tree.iter().keys() {
             let key = key.map_err(storage_err)?;
-            if !is_local(&key) {
+            if keys::reach(&key).map_err(storage_err)?.in_snapshot() {
                 batch.remove(key);
             }
         }
-        for (k, v) in file.entries.iter().filter(|(k, _)| !is_local(k)) {
-            batch.insert(k.as_slice(), v.as_slice());
+        for (k, v) in &file.entries {
+            if keys::reach(k).map_err(storage_err)?.in_snapshot() {
+                batch.insert(k.as_slice(), v.as_slice());
+            }
         }
         tree.apply_batch(batch).map_err(storage_err)?;
         let primary = lessor.is_primary();
@@ -283,5 +280,213 @@ fn empty_response(mvcc: &MvccStore) -> RaftResponse {
     RaftResponse {
         response: Some(Response::Empty(Empty {})),
         revision: mvcc.current_revision(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! One key of every kind, each written by its owner into a real backend, and what the
+    //! snapshot, install and hash paths do with each.
+
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use etcd_proto::etcdserverpb::alarm_request::AlarmAction;
+    use etcd_proto::etcdserverpb::{
+        AlarmRequest, AlarmType, CompactionRequest, LeaseGrantRequest, PutRequest,
+    };
+    use etcd_proto::raftrequestpb::MemberAttributes;
+    use openraft::{CommittedLeaderId, Membership};
+
+    use super::*;
+    use crate::cluster::bootstrap::persist_identity;
+    use crate::storage::keys::KeyKind;
+    use crate::storage::Backend;
+
+    struct Member {
+        _dir: tempfile::TempDir,
+        sm: StateMachine,
+        state: Arc<KvState>,
+    }
+
+    impl Member {
+        /// A started member `id` (its identity persisted) with nothing applied.
+        fn new(id: u64) -> Member {
+            let dir = tempfile::tempdir().unwrap();
+            let backend = Backend::open(dir.path()).unwrap();
+            let members = BTreeMap::from([(id, MemberNode::default())]);
+            persist_identity(&backend, id, 99, &members).unwrap();
+            let state = Arc::new(KvState::open(backend, 1).unwrap());
+            Member {
+                sm: StateMachine::new(state.clone()),
+                state,
+                _dir: dir,
+            }
+        }
+
+        /// Applies `requests` as entries 2.., after a membership entry at index 1.
+        async fn apply(&mut self, requests: Vec<Request>) {
+            let log_id = |index| LogId::new(CommittedLeaderId::new(1, 1), index);
+            let membership = Membership::new(
+                vec![BTreeSet::from([1])],
+                BTreeMap::from([(1, MemberNode::default())]),
+            );
+            let mut entries = vec![Entry {
+                log_id: log_id(1),
+                payload: EntryPayload::Membership(membership),
+            }];
+            for (i, request) in requests.into_iter().enumerate() {
+                entries.push(Entry {
+                    log_id: log_id(i as u64 + 2),
+                    payload: EntryPayload::Normal(super::super::types::Proposal(RaftRequest {
+                        request: Some(request),
+                    })),
+                });
+            }
+            for applied in self.sm.apply(entries).await.unwrap() {
+                let failed = matches!(applied.0.response, Some(Response::Error(_)));
+                assert!(!failed, "{:?}", applied.0);
+            }
+        }
+
+        fn tree(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+            let tree = self.state.backend.state();
+            tree.iter()
+                .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap())
+                .collect()
+        }
+    }
+
+    fn kinds<'a>(keys: impl IntoIterator<Item = &'a [u8]>) -> BTreeSet<KeyKind> {
+        keys.into_iter()
+            .map(|k| keys::classify(k).unwrap())
+            .collect()
+    }
+
+    fn all_kinds(pick: fn(keys::Reach) -> bool) -> BTreeSet<KeyKind> {
+        KeyKind::ALL
+            .iter()
+            .copied()
+            .filter(|k| pick(k.reach()))
+            .collect()
+    }
+
+    /// Member 1 after a put, a lease, an alarm, member attributes and a compaction: every
+    /// writer of the state tree has written.
+    async fn member_with_every_kind() -> Member {
+        let mut m = Member::new(1);
+        m.apply(vec![
+            Request::Put(PutRequest {
+                key: b"foo".to_vec(),
+                value: b"bar".to_vec(),
+                ..Default::default()
+            }),
+            Request::LeaseGrant(LeaseGrantRequest { ttl: 60, id: 7 }),
+            Request::Alarm(AlarmRequest {
+                action: AlarmAction::Activate as i32,
+                member_id: 1,
+                alarm: AlarmType::Corrupt as i32,
+            }),
+            Request::MemberAttributes(MemberAttributes {
+                id: 1,
+                name: "m1".into(),
+                client_urls: vec!["http://127.0.0.1:2379".into()],
+            }),
+            Request::Compaction(CompactionRequest {
+                revision: 2,
+                physical: false,
+            }),
+        ])
+        .await;
+        m
+    }
+
+    #[tokio::test]
+    async fn the_writers_write_every_kind_and_nothing_unknown() {
+        let m = member_with_every_kind().await;
+        let tree = m.tree();
+        assert_eq!(
+            kinds(tree.iter().map(|(k, _)| k.as_slice())),
+            all_kinds(|_| true),
+            "a kind no writer writes, or a writer this test misses"
+        );
+    }
+
+    #[tokio::test]
+    async fn snapshots_carry_all_but_local_keys_and_install_keeps_the_receivers_own() {
+        let mut a = member_with_every_kind().await;
+        let snapshot = a.sm.build_snapshot().await.unwrap();
+        let file: SnapshotFile = decode(snapshot.snapshot.get_ref()).unwrap();
+        assert_eq!(
+            kinds(file.entries.iter().map(|(k, _)| k.as_slice())),
+            all_kinds(keys::Reach::in_snapshot)
+        );
+
+        let mut b = Member::new(2);
+        b.apply(vec![Request::LeaseGrant(LeaseGrantRequest {
+            ttl: 60,
+            id: 8,
+        })])
+        .await;
+        let own: Vec<_> = b
+            .tree()
+            .into_iter()
+            .filter(|(k, _)| !keys::reach(k).unwrap().in_snapshot())
+            .collect();
+        assert_eq!(own.len(), 3, "member ID, cluster ID, pending members");
+        b.sm.install_snapshot(&snapshot.meta, snapshot.snapshot)
+            .await
+            .unwrap();
+        let mut expected: Vec<_> = a
+            .tree()
+            .into_iter()
+            .filter(|(k, _)| keys::reach(k).unwrap().in_snapshot())
+            .chain(own)
+            .collect();
+        expected.sort();
+        assert_eq!(
+            b.tree(),
+            expected,
+            "the sender's state and the receiver's own keys"
+        );
+        assert_eq!(b.state.hash().unwrap(), a.state.hash().unwrap());
+    }
+
+    #[tokio::test]
+    async fn the_hash_covers_exactly_the_replicated_kinds() {
+        let m = member_with_every_kind().await;
+        let tree = m.state.backend.state();
+        let before = m.state.hash().unwrap();
+        for (k, v) in m.tree() {
+            tree.insert(&k, b"changed".to_vec()).unwrap();
+            let changed = m.state.hash().unwrap() != before;
+            tree.insert(&k, v).unwrap();
+            let kind = keys::classify(&k).unwrap();
+            assert_eq!(changed, kind.reach().in_hash(), "{kind:?}");
+        }
+        assert_eq!(m.state.hash().unwrap(), before);
+    }
+
+    #[tokio::test]
+    async fn a_key_of_no_known_kind_stops_snapshots_hash_and_install() {
+        let mut a = member_with_every_kind().await;
+        let snapshot = a.sm.build_snapshot().await.unwrap();
+        a.state.backend.state().insert(b"m/unknown", b"x").unwrap();
+        assert!(a.sm.build_snapshot().await.is_err());
+        assert!(a.state.hash().is_err());
+        assert!(a.state.export().is_err());
+
+        // A snapshot holding one changes nothing on the receiver.
+        let mut file: SnapshotFile = decode(snapshot.snapshot.get_ref()).unwrap();
+        file.entries
+            .push((b"m/unknown".to_vec().into(), b"x".to_vec().into()));
+        let b = Member::new(2);
+        let before = b.tree();
+        let mut sm = b.sm.clone();
+        let bytes = encode(&file).unwrap();
+        assert!(sm
+            .install_snapshot(&file.meta, Box::new(Cursor::new(bytes)))
+            .await
+            .is_err());
+        assert_eq!(b.tree(), before);
     }
 }

@@ -22,7 +22,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use crate::config::error::go_io_reason;
-use crate::mvcc::META_REVISION;
+use crate::storage::keys;
 use crate::storage::BackendError;
 
 const MAGIC: &[u8; 16] = b"etcd-rs-snapshot";
@@ -58,6 +58,8 @@ pub enum SnapshotError {
     Bootstrap(#[from] crate::cluster::bootstrap::BootstrapError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("invalid database: {0}")]
+    UnknownKey(#[from] keys::UnknownKey),
 }
 
 impl From<sled::Error> for SnapshotError {
@@ -202,7 +204,7 @@ pub fn status(path: &Path) -> Result<Status, SnapshotError> {
     for (k, v) in &entries {
         digest.update(k);
         digest.update(v);
-        if k == META_REVISION {
+        if k == keys::REVISION {
             revision = v.as_slice().try_into().map(i64::from_be_bytes).unwrap_or(1);
         }
     }
@@ -221,7 +223,7 @@ mod tests {
     fn sample() -> Vec<u8> {
         encode([
             (b"k1".as_slice(), b"v1".as_slice()),
-            (META_REVISION, &7i64.to_be_bytes()),
+            (keys::REVISION, &7i64.to_be_bytes()),
         ])
     }
 

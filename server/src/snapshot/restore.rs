@@ -13,10 +13,7 @@ use url::Url;
 
 use super::{read, SnapshotError};
 use crate::cluster::bootstrap::{bootstrap, set_pending_members, InitialCluster};
-use crate::lease::LEASE_PREFIX;
-use crate::mvcc::revision::HISTORY_PREFIX;
-use crate::mvcc::{META_COMPACTED, META_REVISION};
-use crate::storage::Backend;
+use crate::storage::{keys, Backend};
 
 /// What to restore, and as which member.
 pub struct RestoreOptions<'a> {
@@ -35,14 +32,6 @@ pub struct Restored {
     pub member_id: u64,
     pub cluster_id: u64,
     pub revision: i64,
-}
-
-/// Whether a state entry is cluster data that a restore carries over. Raft positions,
-/// membership, member attributes and alarms belong to the old cluster and are dropped.
-fn is_data(key: &[u8]) -> bool {
-    matches!(key.first(), Some(&HISTORY_PREFIX) | Some(&LEASE_PREFIX))
-        || key == META_REVISION
-        || key == META_COMPACTED
 }
 
 /// Restores `opts.snapshot` into `opts.data_dir`, which must not exist.
@@ -73,10 +62,15 @@ fn write(opts: &RestoreOptions<'_>, entries: Vec<super::Entry>) -> Result<Restor
             advertise_client_urls: &[],
         },
     )?;
+    // Only key-value data is carried over: raft positions, member attributes and alarms
+    // belong to the old cluster (see `keys::Reach::restored`).
     let mut revision = 1;
     let mut batch = sled::Batch::default();
-    for (k, v) in entries.into_iter().filter(|(k, _)| is_data(k)) {
-        if k == META_REVISION {
+    for (k, v) in entries {
+        if !keys::reach(&k)?.restored() {
+            continue;
+        }
+        if k == keys::REVISION {
             revision = v.as_slice().try_into().map(i64::from_be_bytes).unwrap_or(1);
         }
         batch.insert(k, v);
@@ -110,19 +104,22 @@ mod tests {
         })
     }
 
+    /// A snapshot holding one key of every kind, each valued `old` (the revision 9).
+    fn every_kind() -> Vec<(Vec<u8>, Vec<u8>)> {
+        keys::KeyKind::ALL
+            .iter()
+            .map(|&kind| match kind {
+                keys::KeyKind::Revision => (keys::REVISION.to_vec(), 9i64.to_be_bytes().to_vec()),
+                kind => (keys::example(kind), b"old".to_vec()),
+            })
+            .collect()
+    }
+
     #[test]
     fn restore_refuses_an_existing_data_dir_and_keeps_only_data() {
         let dir = tempfile::tempdir().unwrap();
         let snap = dir.path().join("s.db");
-        std::fs::write(
-            &snap,
-            super::super::encode([
-                (b"m/applied".to_vec(), b"x".to_vec()),
-                (META_REVISION.to_vec(), 9i64.to_be_bytes().to_vec()),
-                (vec![HISTORY_PREFIX, 1], b"kv".to_vec()),
-            ]),
-        )
-        .unwrap();
+        std::fs::write(&snap, super::super::encode(every_kind())).unwrap();
         let data_dir = dir.path().join("m1.etcd");
         let restored = restore_as("m1", &snap, &data_dir).unwrap();
         assert_eq!(restored.revision, 9);
@@ -132,14 +129,37 @@ mod tests {
             format!("data-dir {:?} exists", data_dir.display().to_string())
         );
 
+        // The data came along; nothing else of the old cluster did: this member's own keys
+        // are the restore's.
         let backend = Backend::open(&data_dir.join("member")).unwrap();
-        assert!(backend.state().get(b"m/applied").unwrap().is_none());
-        assert!(backend.state().get([HISTORY_PREFIX, 1]).unwrap().is_some());
+        for &kind in keys::KeyKind::ALL {
+            let value = backend.state().get(keys::example(kind)).unwrap();
+            let old = value
+                .as_deref()
+                .is_some_and(|v| v == b"old" || v == 9i64.to_be_bytes());
+            assert_eq!(old, kind.reach().restored(), "{kind:?}");
+        }
         let boot = crate::cluster::bootstrap::load_identity(&backend)
             .unwrap()
             .unwrap();
         assert_eq!(boot.member_id, restored.member_id);
         assert_eq!(boot.members.len(), 1);
+    }
+
+    #[test]
+    fn a_key_of_no_known_kind_is_refused_and_leaves_no_data_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let snap = dir.path().join("s.db");
+        let mut entries = every_kind();
+        entries.push((b"m/unknown".to_vec(), b"x".to_vec()));
+        std::fs::write(&snap, super::super::encode(entries)).unwrap();
+        let data_dir = dir.path().join("m1.etcd");
+        let err = restore_as("m1", &snap, &data_dir).unwrap_err();
+        assert!(
+            matches!(&err, SnapshotError::UnknownKey(k) if k.0 == b"m/unknown"),
+            "{err}"
+        );
+        assert!(!data_dir.exists());
     }
 
     #[test]

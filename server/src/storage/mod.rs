@@ -1,7 +1,8 @@
 //! The state database: a sled database at `<data-dir>/member/snap/db`, laid out like etcd's.
 //!
 //! It holds the applied state (`state` tree: key-value history, leases, alarms, member
-//! identity and the applied log position, written together in one batch per apply). The
+//! identity and the applied log position, written together in one batch per apply; the
+//! keys and what each may travel to are laid out in [`keys`]). The
 //! raft log is not here but in the write-ahead log (`member/wal`, see [`crate::wal`]),
 //! which is the durable record: sled writes the state on its own schedule, and after a
 //! crash the state may lag the log; openraft replays the difference. Before the log is
@@ -14,6 +15,7 @@
 //! swaps it in, so every user takes the current tree through [`Backend::state`].
 
 pub mod defrag;
+pub mod keys;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -38,14 +38,17 @@ impl Lease for LeaseService {
             return Err(EtcdError::LeaseTtlTooLarge.into());
         }
         crate::quota::check(&self.server, crate::quota::LEASE_OVERHEAD).await?;
-        if req.id == 0 {
+        {
             let lessor = self.server.state.lessor.lock();
-            req.id = loop {
-                let id = rand::random::<i64>() & i64::MAX;
-                if id != 0 && !lessor.contains(id) {
-                    break id;
-                }
-            };
+            req.ttl = lessor.ttl_to_propose(req.ttl);
+            if req.id == 0 {
+                req.id = loop {
+                    let id = rand::random::<i64>() & i64::MAX;
+                    if id != 0 && !lessor.contains(id) {
+                        break id;
+                    }
+                };
+            }
         }
         propose_expecting!(self.server, Raft::LeaseGrant(req), Applied::LeaseGrant)
     }

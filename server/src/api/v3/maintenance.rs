@@ -154,7 +154,9 @@ impl Maintenance for MaintenanceService {
         let state = self.server.state.clone();
         let (hash, compact_revision, current) = blocking(move || {
             let store = state.mvcc.read();
-            // etcd hashes no revision at or below the compacted one, not even that one.
+            // etcd 3.4 refuses to hash at or below the compacted revision, the compacted
+            // revision itself included, though a read at it is served (3.6 hashes it). The
+            // hash at a later revision still covers the versions compaction kept.
             if rev > 0 && rev <= store.compacted_revision() {
                 return Err(EtcdError::Compacted);
             }
