@@ -12,7 +12,8 @@ fn gauge(out: &mut String, name: &str, help: &str, value: impl std::fmt::Display
     );
 }
 
-/// Renders the metrics page.
+/// Renders the metrics page. Walks the database (the in-use size); call it off the
+/// async runtime.
 pub fn render(server: &EtcdServer) -> String {
     let mut out = String::new();
     let leader = server.leader();

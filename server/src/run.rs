@@ -180,6 +180,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         cfg.election_timeout,
         was_member,
     ));
+    tokio::spawn(crate::state::purge::run(server.state.clone()));
     tokio::spawn(crate::tasks::lease_duties(
         server.clone(),
         Duration::from_secs(300),

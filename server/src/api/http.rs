@@ -42,9 +42,10 @@ async fn version() -> impl IntoResponse {
     }))
 }
 
+/// Rendered on a blocking thread: the in-use size walks the whole database.
 async fn metrics(State(server): State<Arc<EtcdServer>>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        crate::metrics::render(&server),
-    )
+    let page = tokio::task::spawn_blocking(move || crate::metrics::render(&server))
+        .await
+        .unwrap_or_default();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], page)
 }

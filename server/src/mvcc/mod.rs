@@ -9,13 +9,24 @@
 //! caller only when it commits, so the raft state machine can store a request's changes
 //! together with its applied log index atomically, and a request that fails half-way
 //! leaves nothing behind.
+//!
+//! Compaction changes the index at once but deletes the dropped records from the backend in
+//! bounded steps (as etcd's scheduled compaction does): the first [`PURGE_CHUNK`] in the
+//! compacting apply itself, the rest by [`crate::state::purge`] between applies, each step
+//! a short hold of the store's write lock. Until then they are *doomed*: no index entry
+//! refers to them, and whatever walks history (hash, export) skips them, so the store
+//! reads the same as if they were gone. While a point-in-time export is pinned
+//! ([`MvccStore::pin_history`]) nothing is deleted, which is what keeps history at or
+//! below the export's revision unchanged while it is copied without the lock.
 
 pub mod index;
 pub mod range;
 pub mod revision;
 pub mod write;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use etcd_proto::etcdserverpb::{RangeRequest, RangeResponse};
 use etcd_proto::mvccpb::KeyValue;
@@ -28,6 +39,20 @@ use index::{IndexEntry, KeyIndex};
 use revision::Revision;
 pub use write::WriteTxn;
 
+/// Doomed records deleted per purge step: small enough that a step holds the write lock
+/// for a moment only (etcd's compaction batch limit is 1000 too).
+pub const PURGE_CHUNK: usize = 1000;
+
+/// Keeps history records where they are while it lives (see the module doc).
+#[derive(Debug)]
+pub struct HistoryPin(Arc<AtomicUsize>);
+
+impl Drop for HistoryPin {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// The MVCC store over one backend tree.
 pub struct MvccStore {
     tree: sled::Tree,
@@ -39,6 +64,10 @@ pub struct MvccStore {
     /// Records written into a backend batch that has not been applied yet: later writes
     /// of the same batch (a batched raft entry) read them from here.
     unflushed: Pending,
+    /// Records compaction dropped that are still in the backend, oldest first.
+    doomed: BTreeSet<Revision>,
+    /// Live [`HistoryPin`]s; no doomed record is deleted while any is.
+    pins: Arc<AtomicUsize>,
 }
 
 impl MvccStore {
@@ -63,12 +92,21 @@ impl MvccStore {
             current = current.max(rev.main);
         }
         let compacted = read_i64(&tree, keys::COMPACTED)?.unwrap_or(-1);
+        // Records a compaction dropped but had not deleted yet when the member stopped are
+        // still there: compacting the rebuilt index again finds exactly them.
+        let doomed = if compacted >= 0 {
+            index.compact(compacted).into_iter().collect()
+        } else {
+            BTreeSet::new()
+        };
         Ok(MvccStore {
             tree,
             index,
             current,
             compacted,
             unflushed: Pending::new(),
+            doomed,
+            pins: Arc::default(),
         })
     }
 
@@ -149,6 +187,9 @@ impl MvccStore {
             let Some(rev) = Revision::from_key(&k) else {
                 continue;
             };
+            if self.is_doomed(rev) {
+                continue;
+            }
             let rec = decode_record(&v)?;
             let kv = rec.kv.unwrap_or_default();
             let prev = match self.index.visible_before(&kv.key, rev) {
@@ -174,12 +215,50 @@ impl MvccStore {
         if rev > self.current {
             return Err(EtcdError::FutureRev);
         }
-        for dropped in self.index.compact(rev) {
-            batch.remove(&dropped.to_key()[..]);
-        }
+        self.doomed.extend(self.index.compact(rev));
         self.compacted = rev;
         batch.insert(keys::COMPACTED, &rev.to_be_bytes()[..]);
+        self.purge_into(batch, PURGE_CHUNK);
         Ok(())
+    }
+
+    /// Queues the deletion of up to `limit` doomed records, oldest first, in `batch`;
+    /// returns how many. None while history is pinned.
+    pub fn purge_into(&mut self, batch: &mut sled::Batch, limit: usize) -> usize {
+        if self.pins.load(Ordering::SeqCst) > 0 {
+            return 0;
+        }
+        let mut n = 0;
+        while n < limit {
+            let Some(rev) = self.doomed.pop_first() else {
+                break;
+            };
+            batch.remove(&rev.to_key()[..]);
+            n += 1;
+        }
+        n
+    }
+
+    /// Doomed records not deleted yet.
+    pub fn doomed_count(&self) -> usize {
+        self.doomed.len()
+    }
+
+    /// Whether `rev`'s record is doomed (dropped by compaction, not deleted yet).
+    pub fn is_doomed(&self, rev: Revision) -> bool {
+        self.doomed.contains(&rev)
+    }
+
+    /// The doomed revisions, oldest first (for a view that walks history without the lock).
+    pub fn doomed(&self) -> Vec<Revision> {
+        self.doomed.iter().copied().collect()
+    }
+
+    /// Stops doomed records from being deleted until the pin is dropped. Take it under the
+    /// same lock hold as whatever it protects (a purge step needs the write lock).
+    pub fn pin_history(&self) -> HistoryPin {
+        self.pins.fetch_add(1, Ordering::SeqCst);
+        HistoryPin(self.pins.clone())
     }
 
     /// etcd's HashKV: a CRC-32C over the history up to `rev` (0 = current), equal on every
@@ -192,6 +271,10 @@ impl MvccStore {
         let end = Revision::new(at.saturating_add(1), 0).to_key();
         for item in self.tree.range(&start[..]..&end[..]) {
             let (k, v) = item?;
+            // etcd skips the revisions its compaction has scheduled for deletion too.
+            if Revision::from_key(&k).is_some_and(|r| self.is_doomed(r)) {
+                continue;
+            }
             digest.update(&k);
             digest.update(&v);
         }

@@ -86,10 +86,14 @@ impl StateMachine {
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
-        let entries: Vec<_> = self
-            .state
-            .export()
+        // A point-in-time view walked on a blocking thread: the state machine keeps
+        // applying meanwhile (see `state::view`).
+        let state = self.state.clone();
+        let exported = tokio::task::spawn_blocking(move || state.export())
+            .await
             .map_err(storage_err)?
+            .map_err(storage_err)?;
+        let entries: Vec<_> = exported
             .into_iter()
             .map(|(k, v)| {
                 (
@@ -198,11 +202,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }
         if let Some(log_id) = last_applied {
             batch.insert(APPLIED, encode(&Some(log_id))?);
-            self.state
-                .backend
-                .state()
-                .apply_batch(batch)
-                .map_err(storage_err)?;
+            self.state.backend.apply(batch).map_err(storage_err)?;
         }
         mvcc.batch_applied();
         drop(mvcc);
@@ -228,6 +228,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let index = meta.last_log_id.map_or(0, |l| l.index);
         tracing::info!(target: "etcdserver", "applying snapshot at index {index}...");
         let file: SnapshotFile = decode(snapshot.get_ref())?;
+        // No export may be walking the tree this replaces.
+        let _exclusive = self.state.maintenance.clone().write_owned().await;
         let tree = &self.state.backend.state();
         let mut mvcc = self.state.mvcc.write();
         let mut lessor = self.state.lessor.lock();
@@ -245,7 +247,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 batch.insert(k.as_slice(), v.as_slice());
             }
         }
-        tree.apply_batch(batch).map_err(storage_err)?;
+        self.state.backend.apply(batch).map_err(storage_err)?;
         let primary = lessor.is_primary();
         (*mvcc, *lessor) = crate::state::load(tree, lessor.min_ttl()).map_err(storage_err)?;
         *self.state.alarms.lock() = crate::alarm::Alarms::open(tree).map_err(storage_err)?;

@@ -74,6 +74,61 @@ fn go_bytes(b: &[u8]) -> String {
     format!("[{}]", parts.join(" "))
 }
 
+/// Length of the body (everything before the hash) of a snapshot whose entries have
+/// these key and value lengths: a sender announces it before the first byte.
+pub fn body_len(sizes: impl IntoIterator<Item = (usize, usize)>) -> u64 {
+    let framing = (MAGIC.len() + 4 + 4) as u64;
+    let entries: u64 = sizes.into_iter().map(|(k, v)| 8 + (k + v) as u64).sum();
+    (framing + entries).div_ceil(PAGE as u64) * PAGE as u64
+}
+
+/// Passes bytes on to `out` and hashes them.
+struct Hashing<'a, W> {
+    out: &'a mut W,
+    hash: Sha256,
+    written: u64,
+}
+
+impl<W: std::io::Write> Hashing<'_, W> {
+    fn put(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.hash.update(bytes);
+        self.written += bytes.len() as u64;
+        self.out.write_all(bytes)
+    }
+}
+
+/// Writes the body of a snapshot of `entries` to `out` as they come, so a snapshot never
+/// has to be held whole; returns the SHA-256 trailer, for the caller to send last.
+pub fn write_body<K, V, E>(
+    entries: impl IntoIterator<Item = Result<(K, V), E>>,
+    out: &mut impl std::io::Write,
+) -> Result<[u8; HASH_LEN], E>
+where
+    K: AsRef<[u8]>,
+    V: AsRef<[u8]>,
+    E: From<std::io::Error>,
+{
+    let mut w = Hashing {
+        out,
+        hash: Sha256::new(),
+        written: 0,
+    };
+    w.put(MAGIC)?;
+    w.put(&VERSION.to_be_bytes())?;
+    for entry in entries {
+        let (k, v) = entry?;
+        for part in [k.as_ref(), v.as_ref()] {
+            w.put(&(part.len() as u32).to_be_bytes())?;
+            w.put(part)?;
+        }
+    }
+    w.put(&END.to_be_bytes())?;
+    let padding = w.written.div_ceil(PAGE as u64) * PAGE as u64 - w.written;
+    w.put(&vec![0; padding as usize])?;
+    w.out.flush()?;
+    Ok(w.hash.finalize().into())
+}
+
 /// Encodes state entries as a snapshot file, hash appended.
 pub fn encode<K, V>(entries: impl IntoIterator<Item = (K, V)>) -> Vec<u8>
 where
@@ -81,17 +136,8 @@ where
     V: AsRef<[u8]>,
 {
     let mut out = Vec::with_capacity(1 << 16);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&VERSION.to_be_bytes());
-    for (k, v) in entries {
-        for part in [k.as_ref(), v.as_ref()] {
-            out.extend_from_slice(&(part.len() as u32).to_be_bytes());
-            out.extend_from_slice(part);
-        }
-    }
-    out.extend_from_slice(&END.to_be_bytes());
-    out.resize(out.len().div_ceil(PAGE) * PAGE, 0);
-    let hash = Sha256::digest(&out);
+    let hash = write_body(entries.into_iter().map(Ok::<_, std::io::Error>), &mut out)
+        .expect("writing to memory");
     out.extend_from_slice(&hash);
     out
 }
@@ -243,6 +289,19 @@ mod tests {
             Err(SnapshotError::MissingHash)
         ));
         assert!(decode(unhashed, true).is_ok());
+    }
+
+    #[test]
+    fn the_announced_body_length_is_the_written_one() {
+        for n in [0usize, 1, 7, 300] {
+            let entries: Vec<(Vec<u8>, Vec<u8>)> = (0..n)
+                .map(|i| (vec![b'k'; i % 13 + 1], vec![b'v'; i * 37 % 1000]))
+                .collect();
+            let file = encode(entries.iter().map(|(k, v)| (k, v)));
+            let announced = body_len(entries.iter().map(|(k, v)| (k.len(), v.len())));
+            assert_eq!(announced as usize, file.len() - HASH_LEN, "{n} entries");
+            assert_eq!(decode(&file, false).unwrap(), entries);
+        }
     }
 
     #[test]

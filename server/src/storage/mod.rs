@@ -12,7 +12,9 @@
 //!
 //! The state database is replaceable at run time: [`Backend::defragment`] rewrites it into
 //! a fresh database (sled never returns freed space to the filesystem on its own) and
-//! swaps it in, so every user takes the current tree through [`Backend::state`].
+//! swaps it in, so every user takes the current tree through [`Backend::state`]. After a
+//! defragmentation `member/snap/db` is a symbolic link to the rewritten database's
+//! directory beside it.
 
 pub mod defrag;
 pub mod keys;
@@ -42,12 +44,18 @@ pub enum BackendError {
 pub(crate) struct StateDb {
     db: sled::Db,
     tree: sled::Tree,
+    /// The directory sled was opened at: `member/snap/db` itself, or after a
+    /// defragmentation the directory that link points to (see [`defrag`]).
+    path: PathBuf,
 }
 
 /// Handles to the backend. Cheap to clone.
 #[derive(Clone)]
 pub struct Backend {
     state: Arc<RwLock<StateDb>>,
+    /// While a defragmentation copies the database: every batch applied since it began,
+    /// replayed into the copy (see [`defrag`]).
+    journal: Arc<parking_lot::Mutex<Option<Vec<sled::Batch>>>>,
     /// The last measured size of the state database and when it was measured: the quota
     /// check reads it on every write, and measuring lists sled's files.
     size: Arc<parking_lot::Mutex<Option<(Instant, u64)>>>,
@@ -80,14 +88,22 @@ fn open_tree(db: &sled::Db, path: &Path, name: &str) -> Result<sled::Tree, Backe
 fn open_state(path: &Path) -> Result<StateDb, BackendError> {
     let db = open_db(path, 128 * 1024 * 1024)?;
     let tree = open_tree(&db, path, "state")?;
-    Ok(StateDb { db, tree })
+    Ok(StateDb {
+        db,
+        tree,
+        path: path.to_path_buf(),
+    })
 }
 
-/// Fsyncs `path` and, for a directory, everything below it.
+/// Fsyncs `path` and, for a directory, everything below it. A file that sled removes
+/// meanwhile (a blob or snapshot it replaced) needs no sync.
 fn fsync_tree(path: &Path) -> std::io::Result<()> {
     if path.is_dir() {
         for entry in std::fs::read_dir(path)? {
-            fsync_tree(&entry?.path())?;
+            match fsync_tree(&entry?.path()) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                other => other?,
+            }
         }
     }
     std::fs::File::open(path)?.sync_all()
@@ -112,7 +128,8 @@ impl Backend {
             source,
         })?;
         Ok(Backend {
-            state: Arc::new(RwLock::new(open_state(&state_path)?)),
+            state: Arc::new(RwLock::new(open_state(&defrag::live_path(&state_path))?)),
+            journal: Arc::default(),
             size: Arc::default(),
             dir: member_dir.to_path_buf(),
         })
@@ -128,13 +145,26 @@ impl Backend {
         self.state.read().tree.clone()
     }
 
+    /// Applies `batch` atomically to the state tree. Every write of replicated state goes
+    /// through here, so a running defragmentation sees it.
+    pub fn apply(&self, batch: sled::Batch) -> Result<(), BackendError> {
+        let mut journal = self.journal.lock();
+        if let Some(journal) = journal.as_mut() {
+            journal.push(batch.clone());
+        }
+        self.state().apply_batch(batch)?;
+        Ok(())
+    }
+
     /// Makes every applied change durable: sled writes out what it buffers, then every
     /// file and directory of the database is fsynced.
     pub fn sync_state(&self) -> Result<(), BackendError> {
         let state = self.state.read();
         state.db.flush()?;
-        let path = state_path(&self.dir);
-        fsync_tree(&path).map_err(|source| BackendError::DataDir { path, source })
+        fsync_tree(&state.path).map_err(|source| BackendError::DataDir {
+            path: state.path.clone(),
+            source,
+        })
     }
 
     /// Bytes of live entries in the state database: etcd's `dbSizeInUse`, which drops after a

@@ -38,21 +38,105 @@ async fn blocking<T: Send + 'static>(
         .map_err(Status::from)
 }
 
-/// A snapshot's messages as etcd sends them: the file without its SHA-256 trailer in
-/// chunks, each with the bytes still to come before the trailer, then the trailer alone
-/// (remaining 0 again); no headers. Chunks are cut as the client reads them, so the
-/// snapshot is held once in memory.
-fn snapshot_messages(bytes: Vec<u8>) -> impl Iterator<Item = SnapshotResponse> {
-    let body = bytes.len().saturating_sub(crate::snapshot::HASH_LEN);
-    let chunks = (0..body)
-        .step_by(SNAPSHOT_CHUNK)
-        .map(move |start| start..(start + SNAPSHOT_CHUNK).min(body));
-    let trailer = std::iter::once(body..bytes.len());
-    chunks.chain(trailer).map(move |range| SnapshotResponse {
-        remaining_bytes: (body - range.end.min(body)) as u64,
-        blob: bytes[range].to_vec(),
-        ..Default::default()
-    })
+/// Cuts a snapshot body into messages as etcd sends them: chunks, each with the bytes
+/// still to come before the trailer; [`SnapshotChunks::finish`] then sends the SHA-256
+/// trailer alone (remaining 0 again). No headers. `send` returns false once the client
+/// has gone, which stops the writer.
+struct SnapshotChunks<S> {
+    body_len: u64,
+    sent: u64,
+    buf: Vec<u8>,
+    send: S,
+}
+
+impl<S: FnMut(SnapshotResponse) -> bool> SnapshotChunks<S> {
+    fn new(body_len: u64, send: S) -> Self {
+        SnapshotChunks {
+            body_len,
+            sent: 0,
+            buf: Vec::with_capacity(SNAPSHOT_CHUNK),
+            send,
+        }
+    }
+
+    fn emit(&mut self, blob: Vec<u8>) -> std::io::Result<()> {
+        self.sent += blob.len() as u64;
+        let msg = SnapshotResponse {
+            remaining_bytes: self.body_len.saturating_sub(self.sent),
+            blob,
+            ..Default::default()
+        };
+        if (self.send)(msg) {
+            Ok(())
+        } else {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+    }
+
+    /// Sends the trailer after a body of exactly the announced length.
+    fn finish(mut self, trailer: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        self.flush()?;
+        if self.sent != self.body_len {
+            return Err(std::io::Error::other(format!(
+                "snapshot body is {} bytes, {} were announced",
+                self.sent, self.body_len
+            )));
+        }
+        self.sent = 0;
+        self.body_len = 0;
+        self.emit(trailer.to_vec())
+    }
+}
+
+impl<S: FnMut(SnapshotResponse) -> bool> std::io::Write for SnapshotChunks<S> {
+    fn write(&mut self, mut bytes: &[u8]) -> std::io::Result<usize> {
+        let n = bytes.len();
+        while !bytes.is_empty() {
+            let take = (SNAPSHOT_CHUNK - self.buf.len()).min(bytes.len());
+            self.buf.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.buf.len() == SNAPSHOT_CHUNK {
+                let blob = std::mem::replace(&mut self.buf, Vec::with_capacity(SNAPSHOT_CHUNK));
+                self.emit(blob)?;
+            }
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.buf.is_empty() {
+            let blob = std::mem::take(&mut self.buf);
+            self.emit(blob)?;
+        }
+        Ok(())
+    }
+}
+
+/// Streams a backup snapshot of a point-in-time view to `tx`, as the client reads it:
+/// the view is walked twice (its length first, as etcd announces the bytes remaining),
+/// never held in memory, and never under the store's lock. Blocks.
+fn send_snapshot(
+    state: &crate::state::KvState,
+    tx: &tokio::sync::mpsc::Sender<Result<SnapshotResponse, Status>>,
+) -> Result<(), EtcdError> {
+    let view = state.view()?;
+    let mut sizes = Vec::new();
+    for entry in view.iter() {
+        let (k, v) = entry?;
+        sizes.push((k.len(), v.len()));
+    }
+    let body_len = crate::snapshot::body_len(sizes);
+    tracing::info!(target: "etcdserver", "sending database snapshot to client ({} bytes)", body_len + crate::snapshot::HASH_LEN as u64);
+    let mut chunks = SnapshotChunks::new(body_len, |m| tx.blocking_send(Ok(m)).is_ok());
+    let io = |e: std::io::Error| EtcdError::Internal(format!("snapshot: {e}"));
+    let trailer = crate::snapshot::write_body(
+        view.iter()
+            .map(|r| r.map_err(|e| std::io::Error::other(e.to_string()))),
+        &mut chunks,
+    )
+    .map_err(io)?;
+    chunks.finish(&trailer).map_err(io)
 }
 
 #[tonic::async_trait]
@@ -180,11 +264,17 @@ impl Maintenance for MaintenanceService {
         _req: Request<SnapshotRequest>,
     ) -> Result<Response<Self::SnapshotStream>, Status> {
         let state = self.server.state.clone();
-        let bytes = blocking(move || Ok(crate::snapshot::encode(state.export()?))).await?;
-        tracing::info!(target: "etcdserver", "sending database snapshot to client ({} bytes)", bytes.len());
-        Ok(Response::new(Box::pin(futures::stream::iter(
-            snapshot_messages(bytes).map(Ok),
-        ))))
+        // A few chunks in flight: the walk goes at the pace the client reads.
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = send_snapshot(&state, &tx) {
+                tracing::warn!(target: "etcdserver", "failed to send database snapshot: {e}");
+                let _ = tx.blocking_send(Err(Status::from(e)));
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
     }
 
     async fn move_leader(
@@ -212,8 +302,19 @@ mod tests {
 
     #[test]
     fn snapshot_messages_count_down_to_the_trailer_then_send_it_alone() {
+        use std::io::Write;
         let file: Vec<u8> = (0..70_000u32).map(|i| i as u8).collect();
-        let messages: Vec<SnapshotResponse> = snapshot_messages(file.clone()).collect();
+        let body = file.len() - crate::snapshot::HASH_LEN;
+        let mut messages = Vec::new();
+        let mut chunks = SnapshotChunks::new(body as u64, |m| {
+            messages.push(m);
+            true
+        });
+        // Written in uneven pieces, as the encoder does.
+        for piece in file[..body].chunks(1000) {
+            chunks.write_all(piece).unwrap();
+        }
+        chunks.finish(&file[body..]).unwrap();
         let shape: Vec<(usize, u64)> = messages
             .iter()
             .map(|m| (m.blob.len(), m.remaining_bytes))

@@ -1,5 +1,15 @@
 //! The member's applied state, shared by the raft state machine (writer) and the API
 //! services (readers).
+//!
+//! Whole-database work (exports, hashes, defragmentation, purging what compaction dropped)
+//! is done here without holding the MVCC lock for its length: see [`view`] for how an
+//! export gets one point in time, [`purge`] for compaction's deletions and
+//! [`KvState::defragment`] for the rewrite.
+
+pub mod purge;
+pub mod view;
+
+use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
@@ -21,6 +31,9 @@ pub struct KvState {
     pub alarms: Mutex<Alarms>,
     pub hub: WatchHub,
     pub backend: Backend,
+    /// Shared by [`view::StateView`]s, taken exclusively by whatever replaces the state
+    /// tree under them (defragmentation, snapshot installation).
+    pub maintenance: Arc<tokio::sync::RwLock<()>>,
 }
 
 impl KvState {
@@ -35,56 +48,46 @@ impl KvState {
             alarms: Mutex::new(alarms),
             hub,
             backend,
+            maintenance: Arc::default(),
         })
     }
 }
 
 impl KvState {
     /// Every entry of the state database that travels in snapshots (all but this
-    /// member's own, see [`keys::Reach`]), copied at one point in time: the content of raft
-    /// snapshots and backup snapshots. A key of no known kind is refused.
+    /// member's own, see [`keys::Reach`]), at one point in time: the content of raft
+    /// snapshots. A key of no known kind is refused. Blocks; run it off the runtime.
     pub fn export(&self) -> crate::error::Result<Vec<(sled::IVec, sled::IVec)>> {
-        self.entries(keys::Reach::in_snapshot)
+        Ok(self.view()?.iter().collect::<Result<Vec<_>, _>>()?)
     }
 
     /// CRC-32C of the replicated state (history, revisions, leases, alarms, member
     /// attributes), without the raft positions that differ between members at the same
-    /// revision.
+    /// revision. Blocks; run it off the runtime.
     pub fn hash(&self) -> crate::error::Result<u32> {
         let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
         let mut digest = crc.digest();
-        for (k, v) in self.entries(keys::Reach::in_hash)? {
-            digest.update(&k);
-            digest.update(&v);
+        for entry in self.view()?.iter() {
+            let (k, v) = entry?;
+            let reach = keys::reach(&k).map_err(|e| EtcdError::Internal(e.to_string()))?;
+            if reach.in_hash() {
+                digest.update(&k);
+                digest.update(&v);
+            }
         }
         Ok(digest.finalize())
     }
 
-    /// The entries whose reach `pick` accepts, in key order, at one point in time.
-    fn entries(
-        &self,
-        pick: fn(keys::Reach) -> bool,
-    ) -> crate::error::Result<Vec<(sled::IVec, sled::IVec)>> {
-        // Holding the store still while copying makes the copy one point in time.
-        let _frozen = self.mvcc.read();
-        let mut entries = Vec::new();
-        for item in self.backend.state().iter() {
-            let (k, v) = item?;
-            let reach = keys::reach(&k).map_err(|e| EtcdError::Internal(e.to_string()))?;
-            if pick(reach) {
-                entries.push((k, v));
-            }
-        }
-        Ok(entries)
-    }
-
     /// Rewrites the backend's state database to give freed space back to the filesystem
-    /// (etcd's defragment). Writes and reads wait meanwhile, as they do in etcd.
+    /// (etcd's defragment). Blocks; run it off the runtime.
+    ///
+    /// Unlike etcd, which holds its write lock for the whole rewrite, reads and writes go
+    /// on while the entries are copied (the backend replays the writes made meanwhile into
+    /// the copy); both wait only while the caught-up copy is swapped in.
     pub fn defragment(&self) -> Result<(), crate::storage::BackendError> {
-        let mut mvcc = self.mvcc.write();
-        let tree = self.backend.defragment()?;
-        mvcc.replace_tree(tree);
-        Ok(())
+        let _exclusive = self.maintenance.blocking_write();
+        self.backend
+            .defragment(|| self.mvcc.write(), |mvcc, tree| mvcc.replace_tree(tree))
     }
 }
 
