@@ -7,6 +7,8 @@
 //! [`KvState::defragment`] for the rewrite.
 
 pub mod purge;
+#[cfg(test)]
+pub mod testing;
 pub mod view;
 
 use std::sync::Arc;

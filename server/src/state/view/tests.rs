@@ -1,11 +1,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::storage::Backend;
-
-fn open(dir: &std::path::Path) -> KvState {
-    KvState::open(Backend::open(dir).unwrap(), 5).unwrap()
-}
+use crate::state::testing::open;
 
 /// Applies puts as the state machine does: under the write lock, one batch.
 fn put(state: &KvState, key: &str, value: &str) {
