@@ -14,9 +14,9 @@ use std::time::Duration;
 use etcd_proto::etcdserverpb::watch_create_request::FilterType;
 use etcd_proto::etcdserverpb::watch_request::RequestUnion;
 use etcd_proto::etcdserverpb::watch_server::Watch;
-use etcd_proto::etcdserverpb::{WatchCreateRequest, WatchRequest, WatchResponse};
+use etcd_proto::etcdserverpb::{ResponseHeader, WatchCreateRequest, WatchRequest, WatchResponse};
 use etcd_proto::mvccpb::{event::EventType, Event};
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
@@ -27,6 +27,7 @@ use crate::api::GRPC_OVERHEAD_BYTES;
 use crate::error::EtcdError;
 use crate::mvcc::index::KeyRange;
 use crate::server::EtcdServer;
+use crate::state::KvState;
 
 /// The events of one revision, shared between watchers.
 type RevisionEvents = (i64, Arc<Vec<Event>>);
@@ -96,8 +97,24 @@ impl Watcher {
 
 type Out = mpsc::Sender<Result<WatchResponse, Status>>;
 
+/// Where a stream's response headers come from. A stream needs the member only for its
+/// identity and raft term; everything else it reads from the applied state.
+pub trait HeaderSource: Send + Sync {
+    /// A response header at `revision`.
+    fn header(&self, revision: i64) -> ResponseHeader;
+}
+
+impl HeaderSource for EtcdServer {
+    fn header(&self, revision: i64) -> ResponseHeader {
+        EtcdServer::header(self, revision)
+    }
+}
+
 struct StreamTask {
-    server: Arc<EtcdServer>,
+    state: Arc<KvState>,
+    headers: Arc<dyn HeaderSource>,
+    /// Size at which a fragmenting watcher's response is split.
+    fragment_limit: usize,
     watchers: BTreeMap<i64, Watcher>,
     ids: WatchIds,
     out: Out,
@@ -107,20 +124,36 @@ struct StreamTask {
 struct Closed;
 
 impl StreamTask {
+    fn new(
+        state: Arc<KvState>,
+        headers: Arc<dyn HeaderSource>,
+        fragment_limit: usize,
+        out: Out,
+    ) -> Self {
+        StreamTask {
+            state,
+            headers,
+            fragment_limit,
+            watchers: BTreeMap::new(),
+            ids: WatchIds::default(),
+            out,
+        }
+    }
+
     async fn send(&self, resp: WatchResponse) -> Result<(), Closed> {
         self.out.send(Ok(resp)).await.map_err(|_| Closed)
     }
 
     fn response(&self, revision: i64, watch_id: i64) -> WatchResponse {
         WatchResponse {
-            header: Some(self.server.header(revision)),
+            header: Some(self.headers.header(revision)),
             watch_id,
             ..Default::default()
         }
     }
 
     async fn handle(&mut self, req: WatchRequest) -> Result<(), Closed> {
-        let current = self.server.state.mvcc.read().current_revision();
+        let current = self.state.mvcc.read().current_revision();
         match req.request_union {
             Some(RequestUnion::CreateRequest(c)) => {
                 let watchers = &self.watchers;
@@ -147,7 +180,7 @@ impl StreamTask {
             }
             Some(RequestUnion::ProgressRequest(_)) => {
                 self.deliver().await?;
-                let current = self.server.state.mvcc.read().current_revision();
+                let current = self.state.mvcc.read().current_revision();
                 self.send(self.response(current, -1)).await
             }
             None => Ok(()),
@@ -156,7 +189,7 @@ impl StreamTask {
 
     /// Sends every watcher the events it has not seen, up to the latest revision.
     async fn deliver(&mut self) -> Result<(), Closed> {
-        let latest = self.server.state.hub.latest();
+        let latest = self.state.hub.latest();
         let ids: Vec<i64> = self.watchers.keys().copied().collect();
         for id in ids {
             while let Some(w) = self.watchers.get(&id) {
@@ -170,7 +203,7 @@ impl StreamTask {
                 };
                 match self.collect(w.next_rev, upto) {
                     Err(EtcdError::Compacted) => {
-                        let compacted = self.server.state.mvcc.read().compacted_revision();
+                        let compacted = self.state.mvcc.read().compacted_revision();
                         self.watchers.remove(&id);
                         // etcd's cancellation carries no revision in its header.
                         let mut r = self.response(0, id);
@@ -225,7 +258,7 @@ impl StreamTask {
 
     /// Events of revisions `from..=to`, grouped by revision.
     fn collect(&self, from: i64, to: i64) -> Result<Vec<RevisionEvents>, EtcdError> {
-        let state = &self.server.state;
+        let state = &self.state;
         let compacted = state.mvcc.read().compacted_revision();
         // Compacted history is gone even while the recent window still holds it, and the
         // compacted revision itself lost its tombstones: both are answered from the store.
@@ -273,15 +306,14 @@ impl StreamTask {
         if !fragment {
             return self.send(resp).await;
         }
-        let limit = self.server.limits.max_request_bytes + GRPC_OVERHEAD_BYTES;
-        for piece in fragments(resp, limit) {
+        for piece in fragments(resp, self.fragment_limit) {
             self.send(piece).await?;
         }
         Ok(())
     }
 
     async fn progress(&mut self) -> Result<(), Closed> {
-        let current = self.server.state.mvcc.read().current_revision();
+        let current = self.state.mvcc.read().current_revision();
         let due: Vec<i64> = self
             .watchers
             .iter_mut()
@@ -294,8 +326,12 @@ impl StreamTask {
         Ok(())
     }
 
-    async fn run(mut self, mut inbound: Streaming<WatchRequest>, progress_every: Duration) {
-        let mut revs = self.server.state.hub.subscribe();
+    /// Serves the stream until the client stops sending (or fails) or stops reading.
+    async fn run<In>(mut self, mut inbound: In, progress_every: Duration)
+    where
+        In: Stream<Item = Result<WatchRequest, Status>> + Unpin,
+    {
+        let mut revs = self.state.hub.subscribe();
         let mut tick =
             tokio::time::interval_at(tokio::time::Instant::now() + progress_every, progress_every);
         loop {
@@ -303,8 +339,8 @@ impl StreamTask {
                 return;
             }
             let step = tokio::select! {
-                msg = inbound.message() => match msg {
-                    Ok(Some(req)) => self.handle(req).await,
+                msg = inbound.next() => match msg {
+                    Some(Ok(req)) => self.handle(req).await,
                     _ => return,
                 },
                 changed = revs.changed() => match changed {
@@ -329,12 +365,12 @@ impl Watch for WatchService {
         req: Request<Streaming<WatchRequest>>,
     ) -> Result<Response<Self::WatchStream>, Status> {
         let (tx, rx) = mpsc::channel(128);
-        let task = StreamTask {
-            server: self.server.clone(),
-            watchers: BTreeMap::new(),
-            ids: WatchIds::default(),
-            out: tx,
-        };
+        let task = StreamTask::new(
+            self.server.state.clone(),
+            self.server.clone(),
+            self.server.limits.max_request_bytes + GRPC_OVERHEAD_BYTES,
+            tx,
+        );
         tokio::spawn(task.run(req.into_inner(), self.progress_interval));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
