@@ -29,6 +29,9 @@ use crate::mvcc::index::KeyRange;
 use crate::server::EtcdServer;
 use crate::state::KvState;
 
+#[cfg(test)]
+mod tests;
+
 /// The events of one revision, shared between watchers.
 type RevisionEvents = (i64, Arc<Vec<Event>>);
 
