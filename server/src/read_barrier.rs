@@ -11,6 +11,7 @@
 //! and the next round asks whoever leads then, instead of every later read queueing
 //! behind a call that never returns.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +28,20 @@ use crate::raft::types::Raft;
 
 type Waiter = oneshot::Sender<Result<()>>;
 
+/// One confirmation round: resolves once this member has applied everything committed
+/// before the round started. The barrier decides when rounds run and how long they may
+/// take; this only says how one is done.
+pub trait Confirm: Send + Sync + 'static {
+    fn confirm(&self) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Confirmation through raft: on the leader, a heartbeat round to a quorum; on a follower,
+/// the leader's read index.
+pub struct RaftConfirm {
+    raft: Raft,
+    peers: Peers,
+}
+
 #[derive(Default)]
 struct Queue {
     waiters: Vec<Waiter>,
@@ -34,20 +49,34 @@ struct Queue {
 }
 
 /// Coalesces linearizable read barriers.
-#[derive(Clone)]
-pub struct ReadBarrier {
-    raft: Raft,
-    peers: Peers,
+pub struct ReadBarrier<C = RaftConfirm> {
+    confirmer: Arc<C>,
     queue: Arc<Mutex<Queue>>,
     /// Longest confirmation round.
     round_limit: Duration,
 }
 
+impl<C> Clone for ReadBarrier<C> {
+    fn clone(&self) -> Self {
+        ReadBarrier {
+            confirmer: self.confirmer.clone(),
+            queue: self.queue.clone(),
+            round_limit: self.round_limit,
+        }
+    }
+}
+
 impl ReadBarrier {
     pub fn new(raft: Raft, peers: Peers, round_limit: Duration) -> Self {
+        ReadBarrier::with_confirmer(RaftConfirm { raft, peers }, round_limit)
+    }
+}
+
+impl<C: Confirm> ReadBarrier<C> {
+    /// A barrier whose rounds are done by `confirmer`, each bounded by `round_limit`.
+    pub fn with_confirmer(confirmer: C, round_limit: Duration) -> Self {
         ReadBarrier {
-            raft,
-            peers,
+            confirmer: Arc::new(confirmer),
             queue: Arc::default(),
             round_limit,
         }
@@ -77,7 +106,7 @@ impl ReadBarrier {
                 }
                 std::mem::take(&mut q.waiters)
             };
-            let res = tokio::time::timeout(self.round_limit, self.confirm())
+            let res = tokio::time::timeout(self.round_limit, self.confirmer.confirm())
                 .await
                 .unwrap_or(Err(EtcdError::Timeout));
             for w in batch {
@@ -85,9 +114,9 @@ impl ReadBarrier {
             }
         }
     }
+}
 
-    /// One confirmation round: on the leader, a heartbeat round to a quorum; on a follower,
-    /// the leader's read index.
+impl Confirm for RaftConfirm {
     async fn confirm(&self) -> Result<()> {
         match self.raft.ensure_linearizable().await {
             Ok(_) => Ok(()),
@@ -98,7 +127,9 @@ impl ReadBarrier {
             Err(e) => Err(crate::raft_errors::from_read(e)),
         }
     }
+}
 
+impl RaftConfirm {
     /// On a follower: asks the leader for its read index and waits until this member has
     /// applied up to it (etcd's ReadIndex).
     async fn follower_read(&self, leader: u64) -> Result<()> {
