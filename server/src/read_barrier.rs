@@ -26,6 +26,9 @@ use crate::peer::error::PeerError;
 use crate::peer::Peers;
 use crate::raft::types::Raft;
 
+#[cfg(test)]
+mod tests;
+
 type Waiter = oneshot::Sender<Result<()>>;
 
 /// One confirmation round: resolves once this member has applied everything committed
