@@ -22,9 +22,8 @@ pub fn render(server: &EtcdServer) -> String {
         (s.current_revision(), s.compacted_revision(), s.key_count())
     };
     let m = server.raft.metrics().borrow().clone();
-    // Raft's commit index, which openraft's metrics do not carry. Read after the applied
-    // index, it is never behind it: openraft saves the commit index before applying up to it.
-    let committed = crate::raft::log_store::committed_index(&server.wal).unwrap_or(0);
+    // Read after the applied index, so never behind it.
+    let committed = server.committed_index();
     let db = server.state.backend.db_size();
     gauge(
         &mut out,

@@ -148,21 +148,21 @@ impl EtcdServer {
         }
     }
 
-    /// Refuses new requests while this member applies far behind what raft has logged, as
-    /// etcd does beyond 5000 entries: they would only wait in line and time out.
-    ///
-    /// openraft 0.9 publishes no commit index; its last log index is at least that, so
-    /// this refuses no later than etcd would.
+    /// Refuses new requests while this member applies more than 5000 entries behind its
+    /// commit index, as etcd does: they would only wait in line and time out.
     fn check_apply_lag(&self) -> Result<()> {
-        let (last_log, applied) = {
-            let m = self.raft.metrics();
-            let m = m.borrow();
-            (m.last_log_index, m.last_applied.map(|l| l.index))
-        };
-        match apply_lag_exceeded(last_log, applied) {
+        let applied = self.raft.metrics().borrow().last_applied.map(|l| l.index);
+        match apply_lag_exceeded(Some(self.committed_index()), applied) {
             true => Err(EtcdError::TooManyRequests),
             false => Ok(()),
         }
+    }
+
+    /// Raft's commit index as this member knows it (openraft's metrics do not carry it;
+    /// openraft saves it to the WAL before applying up to it, so read after the applied
+    /// index it is never behind that).
+    pub fn committed_index(&self) -> u64 {
+        crate::raft::log_store::committed_index(&self.wal).unwrap_or(0)
     }
 
     /// Runs `fut` bounded by the request timeout (`etcdserver: request timed out`).
@@ -315,9 +315,9 @@ impl EtcdServer {
 /// etcd's `maxGapBetweenApplyAndCommitIndex`.
 const MAX_APPLY_LAG: u64 = 5000;
 
-/// Whether applying lags the log by more than [`MAX_APPLY_LAG`] entries.
-fn apply_lag_exceeded(last_log: Option<u64>, applied: Option<u64>) -> bool {
-    last_log.unwrap_or(0) > applied.unwrap_or(0) + MAX_APPLY_LAG
+/// Whether applying lags the commit index by more than [`MAX_APPLY_LAG`] entries.
+fn apply_lag_exceeded(committed: Option<u64>, applied: Option<u64>) -> bool {
+    committed.unwrap_or(0) > applied.unwrap_or(0) + MAX_APPLY_LAG
 }
 
 #[cfg(test)]

@@ -187,7 +187,8 @@ impl Maintenance for MaintenanceService {
             version: API_VERSION.to_string(),
             db_size: s.state.backend.db_size() as i64,
             leader,
-            raft_index: metrics.last_log_index.unwrap_or(0),
+            // etcd's raftIndex is the commit index (read after the applied index).
+            raft_index: s.committed_index(),
             raft_term: metrics.current_term,
             raft_applied_index: metrics.last_applied.map(|l| l.index).unwrap_or(0),
             errors,
