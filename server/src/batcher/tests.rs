@@ -104,17 +104,26 @@ impl Harness {
         }
         held
     }
+
+    /// Fills every slot, queues `k0..k{n}` behind them, then lets every proposal answer:
+    /// the receivers of the slot-holding requests, then of the queued ones.
+    async fn queue_behind_busy_slots(
+        &mut self,
+        n: usize,
+    ) -> Vec<oneshot::Receiver<Result<RaftResponse>>> {
+        let mut all = self.occupy_slots().await;
+        for i in 0..n {
+            all.push(self.batcher.submit(put(&format!("k{i}"))).unwrap());
+        }
+        self.gate.add_permits(IN_FLIGHT + 1);
+        all
+    }
 }
 
 #[tokio::test]
 async fn requests_queued_behind_busy_slots_share_one_entry() {
     let mut h = harness(None);
-    let held = h.occupy_slots().await;
-    let queued: Vec<_> = (0..10)
-        .map(|i| h.batcher.submit(put(&format!("k{i}"))).unwrap())
-        .collect();
-    h.gate.add_permits(IN_FLIGHT + 1);
-    for rx in held.into_iter().chain(queued) {
+    for rx in h.queue_behind_busy_slots(10).await {
         let resp = rx.await.unwrap().unwrap();
         assert_eq!(resp.response, Some(Response::Empty(Empty {})));
     }
@@ -170,12 +179,7 @@ async fn a_request_whose_client_left_is_not_proposed() {
 #[tokio::test]
 async fn a_failed_entry_fails_every_request_in_it() {
     let mut h = harness(Some(EtcdError::NotLeader));
-    let held = h.occupy_slots().await;
-    let queued: Vec<_> = (0..3)
-        .map(|i| h.batcher.submit(put(&format!("k{i}"))).unwrap())
-        .collect();
-    h.gate.add_permits(IN_FLIGHT + 1);
-    for rx in held.into_iter().chain(queued) {
+    for rx in h.queue_behind_busy_slots(3).await {
         assert_eq!(rx.await.unwrap(), Err(EtcdError::NotLeader));
     }
 }

@@ -58,33 +58,36 @@ pub enum PeerError {
 }
 
 impl PeerError {
-    /// The status the serving member answers with.
+    /// The status the serving member answers with: etcd's status for an etcd error, with
+    /// the meaning in the metadata.
     pub fn into_status(self) -> Status {
-        let mut status = match &self {
-            PeerError::Etcd(e) => Status::from(e.clone()),
-            PeerError::Refused(r @ Refusal::ClusterMismatch { theirs }) => {
-                let mut s = Status::failed_precondition(format!(
-                    "request cluster ID mismatch (this member's cluster is {theirs:x})"
-                ));
-                insert(s.metadata_mut(), CLUSTER, &format!("{theirs:x}"));
-                insert(s.metadata_mut(), REFUSAL, r.name());
-                return s;
-            }
-            PeerError::Refused(Refusal::Removed) => Status::failed_precondition(
-                "the member has been permanently removed from the cluster",
-            ),
-            PeerError::Refused(Refusal::NotMember) => {
-                Status::permission_denied("the sender is not a member of this cluster")
-            }
-            PeerError::NotSent(m) | PeerError::Lost(m) => Status::unavailable(m.clone()),
-        };
-        match self {
+        let (mut status, meaning) = match self {
             PeerError::Etcd(e) => {
                 let code = (e.wire_code() as i32).to_string();
-                insert(status.metadata_mut(), ERROR_CODE, &code);
+                (Status::from(e), Some((ERROR_CODE, code)))
             }
-            PeerError::Refused(r) => insert(status.metadata_mut(), REFUSAL, r.name()),
-            PeerError::NotSent(_) | PeerError::Lost(_) => {}
+            PeerError::Refused(r) => {
+                let status = match r {
+                    Refusal::Removed => Status::failed_precondition(
+                        "the member has been permanently removed from the cluster",
+                    ),
+                    Refusal::ClusterMismatch { theirs } => {
+                        let mut s = Status::failed_precondition(format!(
+                            "request cluster ID mismatch (this member's cluster is {theirs:x})"
+                        ));
+                        insert(s.metadata_mut(), CLUSTER, &format!("{theirs:x}"));
+                        s
+                    }
+                    Refusal::NotMember => {
+                        Status::permission_denied("the sender is not a member of this cluster")
+                    }
+                };
+                (status, Some((REFUSAL, r.name().to_string())))
+            }
+            PeerError::NotSent(m) | PeerError::Lost(m) => (Status::unavailable(m), None),
+        };
+        if let Some((key, value)) = meaning {
+            insert(status.metadata_mut(), key, &value);
         }
         status
     }

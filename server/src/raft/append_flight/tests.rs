@@ -63,34 +63,39 @@ async fn give_up_on(fut: impl Future<Output = AppendResult>) {
     assert!(r.is_err(), "the call was meant to be still running");
 }
 
-#[tokio::test]
-async fn a_retry_of_the_same_entries_waits_for_the_call_in_flight() {
+/// Sends `first`, gives up on it as openraft does, sends `retry`, then lets the peer
+/// answer the first call with success: the retry's outcome and how many calls reached
+/// the peer.
+async fn retry_after_giving_up(
+    first: AppendEntriesRequest<TypeConfig>,
+    retry: AppendEntriesRequest<TypeConfig>,
+) -> (AppendEntriesResponse<u64>, usize) {
     let peer = Peer::default();
     let mut flight = AppendFlight::default();
     let (answer, rx) = oneshot::channel();
-    give_up_on(flight.send(rpc(3, 5), peer.sender(rx))).await;
-    // openraft retries; the entries are not sent again.
+    give_up_on(flight.send(first, peer.sender(rx))).await;
     let (_unused, rx2) = oneshot::channel();
-    let retry = flight.send(rpc(3, 5), peer.sender(rx2));
+    let retried = flight.send(retry, peer.sender(rx2));
     answer.send(Ok(AppendEntriesResponse::Success)).unwrap();
-    assert_eq!(retry.await.unwrap(), AppendEntriesResponse::Success);
-    assert_eq!(peer.calls(), 1);
+    (retried.await.unwrap(), peer.calls())
+}
+
+#[tokio::test]
+async fn a_retry_of_the_same_entries_waits_for_the_call_in_flight() {
+    // openraft retries; the entries are not sent again.
+    let (answer, calls) = retry_after_giving_up(rpc(3, 5), rpc(3, 5)).await;
+    assert_eq!(answer, AppendEntriesResponse::Success);
+    assert_eq!(calls, 1);
 }
 
 #[tokio::test]
 async fn a_longer_retry_is_told_only_the_flights_entries_are_stored() {
-    let peer = Peer::default();
-    let mut flight = AppendFlight::default();
-    let (answer, rx) = oneshot::channel();
-    give_up_on(flight.send(rpc(3, 5), peer.sender(rx))).await;
-    let (_unused, rx2) = oneshot::channel();
-    let retry = flight.send(rpc(3, 8), peer.sender(rx2));
-    answer.send(Ok(AppendEntriesResponse::Success)).unwrap();
+    let (answer, calls) = retry_after_giving_up(rpc(3, 5), rpc(3, 8)).await;
     assert_eq!(
-        retry.await.unwrap(),
+        answer,
         AppendEntriesResponse::PartialSuccess(Some(entry(5).log_id))
     );
-    assert_eq!(peer.calls(), 1);
+    assert_eq!(calls, 1);
 }
 
 #[tokio::test]
