@@ -353,6 +353,14 @@ impl Member {
         self.child.as_ref().map(Child::id)
     }
 
+    /// Sends `sig` to the process (SIGSTOP pauses it, SIGCONT resumes it); false when it
+    /// is not running or the signal could not be sent.
+    pub fn signal(&self, sig: libc::c_int) -> bool {
+        // SAFETY: kill(2) on the pid of a child this harness started and has not reaped.
+        self.pid()
+            .is_some_and(|pid| unsafe { libc::kill(pid as libc::pid_t, sig) } == 0)
+    }
+
     /// Whether the process has been started and not killed.
     pub fn is_running(&self) -> bool {
         self.child.is_some()

@@ -5,7 +5,6 @@
 //! nemesis waits for every member to serve clients again before the next one; a member
 //! that does not within [`RECOVERY`] is a finding, reported with its log.
 
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -118,7 +117,7 @@ impl<'a> Nemesis<'a> {
     fn inject(&mut self, fault: Fault, i: usize) {
         match fault {
             Fault::Kill => self.members[i].kill9(),
-            Fault::Pause => self.signal(i, "-STOP"),
+            Fault::Pause => self.signal(i, libc::SIGSTOP),
             Fault::Partition => {
                 let others: Vec<usize> = (0..self.members.len()).filter(|&j| j != i).collect();
                 if let Err(e) = self.net.isolate(i, &others) {
@@ -131,7 +130,7 @@ impl<'a> Nemesis<'a> {
     fn undo(&mut self, fault: Fault, i: usize) {
         match fault {
             Fault::Kill => self.members[i].start_again(),
-            Fault::Pause => self.signal(i, "-CONT"),
+            Fault::Pause => self.signal(i, libc::SIGCONT),
             Fault::Partition => {
                 if let Err(e) = self.net.heal(i) {
                     self.report.problems.push(format!("cannot heal: {e}"));
@@ -140,19 +139,11 @@ impl<'a> Nemesis<'a> {
         }
     }
 
-    fn signal(&mut self, i: usize, sig: &str) {
-        let Some(pid) = self.members[i].pid() else {
-            return;
-        };
-        let ok = Command::new("kill")
-            .args([sig, &pid.to_string()])
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            self.report.problems.push(format!(
-                "kill {sig} {pid} ({}) failed",
-                self.members[i].name
-            ));
+    fn signal(&mut self, i: usize, sig: libc::c_int) {
+        if self.members[i].is_running() && !self.members[i].signal(sig) {
+            self.report
+                .problems
+                .push(format!("signal {sig} to {} failed", self.members[i].name));
         }
     }
 

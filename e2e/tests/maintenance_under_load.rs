@@ -20,8 +20,10 @@ use etcd_e2e::{Flavor, Member};
 const FILL_VALUE: usize = 100 * 1024;
 /// Filling puts in flight at once.
 const FILL_CONCURRENCY: usize = 16;
-/// How long the idle put loop is measured.
-const IDLE: Duration = Duration::from_secs(5);
+/// How many puts of the idle loop are measured (about 5 s of a debug build's loop), and
+/// how long they may take at most.
+const IDLE_PUTS: usize = 1000;
+const IDLE_LIMIT: Duration = Duration::from_secs(60);
 /// At least this many puts in each measured phase, or the loop did not keep running.
 const MIN_PUTS: usize = 20;
 
@@ -194,7 +196,11 @@ async fn measure(flavor: Flavor) -> Run {
 
     phase.store(IDLE_PHASE, Ordering::SeqCst);
     let start = Instant::now();
-    tokio::time::sleep(IDLE).await;
+    let idle_samples = samples.clone();
+    etcd_e2e::wait::until_async(IDLE_LIMIT, "the idle put loop made its puts", || {
+        idle_samples.lock().unwrap().by_phase[IDLE_PHASE].len() >= IDLE_PUTS
+    })
+    .await;
     phase.store(NO_PHASE, Ordering::SeqCst);
     let idle = figures(IDLE_PHASE, start.elapsed());
     assert!(idle.puts >= MIN_PUTS, "the idle put loop ran only {idle:?}");

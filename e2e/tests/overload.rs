@@ -10,11 +10,6 @@ use etcd_client::Client;
 use etcd_e2e::cluster::Cluster;
 use etcd_e2e::{wait, Flavor};
 
-fn signal(pid: u32, sig: libc::c_int) {
-    // SAFETY: kill(2) on a child process this test started.
-    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, sig) }, 0);
-}
-
 /// Connections and writes per connection: more writes than the leader's batches in flight
 /// (4 of up to 1024) and its queue (4096) hold together.
 const CONNECTIONS: usize = 64;
@@ -33,10 +28,12 @@ fn a_full_proposal_queue_refuses_with_too_many_requests() {
     let flags = ["--heartbeat-interval=500", "--election-timeout=15000"];
     let cluster = Cluster::start(Flavor::Ours, 3, &flags);
     let leader = cluster.leader(Duration::from_secs(20));
-    let followers: Vec<u32> = (0..3)
-        .filter(|&i| i != leader)
-        .map(|i| cluster.members[i].pid().expect("pid"))
-        .collect();
+    let followers: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
+    let signal_followers = |sig| {
+        for &i in &followers {
+            assert!(cluster.members[i].signal(sig), "signal {sig} to m{i}");
+        }
+    };
     let endpoint = cluster.members[leader].endpoint();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let clients: Vec<Client> = rt.block_on(async {
@@ -47,7 +44,7 @@ fn a_full_proposal_queue_refuses_with_too_many_requests() {
         clients
     });
 
-    followers.iter().for_each(|&pid| signal(pid, libc::SIGSTOP));
+    signal_followers(libc::SIGSTOP);
     let outcomes: Vec<(String, Outcome)> = rt.block_on(async {
         let mut tasks = Vec::new();
         for (c, client) in clients.into_iter().enumerate() {
@@ -80,7 +77,7 @@ fn a_full_proposal_queue_refuses_with_too_many_requests() {
         }
         outcomes
     });
-    followers.iter().for_each(|&pid| signal(pid, libc::SIGCONT));
+    signal_followers(libc::SIGCONT);
 
     let refused: Vec<&String> = outcomes
         .iter()

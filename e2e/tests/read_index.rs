@@ -9,11 +9,6 @@ use std::time::{Duration, Instant};
 use etcd_e2e::cluster::Cluster;
 use etcd_e2e::{etcdctl, wait, Flavor};
 
-fn signal(pid: u32, sig: libc::c_int) {
-    // SAFETY: kill(2) on a child process this test started.
-    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, sig) }, 0);
-}
-
 #[test]
 fn a_follower_reads_again_after_its_leader_stops_answering() {
     let cluster = Cluster::start(Flavor::Ours, 3, &[]);
@@ -25,8 +20,10 @@ fn a_follower_reads_again_after_its_leader_stops_answering() {
     let on_follower = cluster.members[follower].endpoint();
     cluster.members[follower].ctl_ok(&["put", "k", "before"]);
 
-    let pid = cluster.members[leader].pid().expect("leader pid");
-    signal(pid, libc::SIGSTOP);
+    assert!(
+        cluster.members[leader].signal(libc::SIGSTOP),
+        "pause the leader"
+    );
     // A read now asks the paused leader for its read index.
     let stuck = {
         let endpoint = on_follower.clone();
@@ -43,7 +40,10 @@ fn a_follower_reads_again_after_its_leader_stops_answering() {
     let started = Instant::now();
     let out = etcdctl(&on_follower, &["get", "k", "--command-timeout=15s"], None);
     let took = started.elapsed();
-    signal(pid, libc::SIGCONT);
+    assert!(
+        cluster.members[leader].signal(libc::SIGCONT),
+        "resume the leader"
+    );
     assert!(
         out.status.success(),
         "read on the follower: {}",
