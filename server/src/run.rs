@@ -8,6 +8,7 @@ use std::time::Duration;
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
+use crate::api::require_leader::LeaderLoss;
 use crate::cluster::bootstrap::{bootstrap, load_identity, BootstrapError, InitialCluster};
 use crate::cluster::ids::url_string;
 use crate::config::{ClusterState, Config};
@@ -208,7 +209,12 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         }
     }
     tracing::info!(target: "etcdserver", "published {{Name:{} ClientURLs:[{}]}} to cluster {:x}", cfg.name, urls(&cfg.advertise_client_urls), boot.cluster_id);
-    let router = crate::api::client_router(server.clone(), cfg.watch_progress_notify_interval);
+    let leader_loss = LeaderLoss::follow(server.subscribe_leader(), cfg.election_timeout);
+    let router = crate::api::client_router(
+        server.clone(),
+        cfg.watch_progress_notify_interval,
+        leader_loss,
+    );
     for (u, l) in client_listeners {
         serve(l, router.clone(), "client", url_string(&u));
     }

@@ -123,6 +123,11 @@ impl EtcdServer {
         *self.leader.borrow()
     }
 
+    /// Follows the leader as clients see it (0: none).
+    pub fn subscribe_leader(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.leader.subscribe()
+    }
+
     /// Waits until a read may be served linearizably from the local state.
     pub async fn linearizable_read(&self) -> Result<()> {
         match tokio::time::timeout(self.limits.request_timeout, self.reads.wait()).await {

@@ -4,6 +4,7 @@
 
 pub mod grpc_limits;
 pub mod http;
+pub mod require_leader;
 pub mod v3;
 
 use std::sync::Arc;
@@ -15,14 +16,20 @@ use etcd_proto::etcdserverpb::lease_server::LeaseServer;
 use etcd_proto::etcdserverpb::maintenance_server::MaintenanceServer;
 use etcd_proto::etcdserverpb::watch_server::WatchServer;
 
+use self::require_leader::LeaderLoss;
 use crate::server::EtcdServer;
 
 /// gRPC adds this much framing on top of etcd's request limit, as etcd allows. etcd also
 /// fragments watch responses only past the request limit plus this.
 pub(crate) const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
 
-/// Builds the router for a client listener.
-pub fn client_router(server: Arc<EtcdServer>, progress_interval: Duration) -> axum::Router {
+/// Builds the router for a client listener. `leader_loss` ends the streams that require a
+/// leader (see [`require_leader`]).
+pub fn client_router(
+    server: Arc<EtcdServer>,
+    progress_interval: Duration,
+    leader_loss: LeaderLoss,
+) -> axum::Router {
     let max_recv = server.limits.max_request_bytes + GRPC_OVERHEAD_BYTES;
     macro_rules! svc {
         ($ty:ident, $val:expr) => {
@@ -41,13 +48,15 @@ pub fn client_router(server: Arc<EtcdServer>, progress_interval: Duration) -> ax
         WatchServer,
         v3::watch::WatchService {
             server: server.clone(),
-            progress_interval
+            progress_interval,
+            leader_loss: leader_loss.clone(),
         }
     ))
     .add_service(svc!(
         LeaseServer,
         v3::lease::LeaseService {
-            server: server.clone()
+            server: server.clone(),
+            leader_loss,
         }
     ))
     .add_service(svc!(
@@ -64,6 +73,10 @@ pub fn client_router(server: Arc<EtcdServer>, progress_interval: Duration) -> ax
         }
     ));
     grpc.into_axum_router()
+        .layer(axum::middleware::from_fn_with_state(
+            server.clone(),
+            require_leader::refuse_without_leader,
+        ))
         .layer(axum::middleware::map_response(
             grpc_limits::rewrite_size_errors,
         ))

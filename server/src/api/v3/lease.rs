@@ -18,6 +18,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::propose_expecting;
+use crate::api::require_leader::{LeaderLoss, StreamGuard};
 use crate::error::EtcdError;
 use crate::lease::MAX_LEASE_TTL;
 use crate::server::EtcdServer;
@@ -25,6 +26,8 @@ use crate::server::EtcdServer;
 /// Lease service over one member.
 pub struct LeaseService {
     pub server: Arc<EtcdServer>,
+    /// Ends keep-alive streams that require a leader once the member has lost it.
+    pub leader_loss: LeaderLoss,
 }
 
 #[tonic::async_trait]
@@ -71,22 +74,31 @@ impl Lease for LeaseService {
         &self,
         req: Request<Streaming<LeaseKeepAliveRequest>>,
     ) -> Result<Response<Self::LeaseKeepAliveStream>, Status> {
+        let mut guard = self.leader_loss.for_stream(req.metadata());
         let mut inbound = req.into_inner();
         let (tx, rx) = mpsc::channel(16);
         let server = self.server.clone();
         tokio::spawn(async move {
-            while let Ok(Some(r)) = inbound.message().await {
-                let resp = server
-                    .lease_renew(r.id)
-                    .await
-                    .map(|ttl| LeaseKeepAliveResponse {
-                        header: Some(server.current_header()),
-                        id: r.id,
-                        ttl,
-                    });
-                let failed = resp.is_err();
-                if tx.send(resp.map_err(Status::from)).await.is_err() || failed {
-                    return;
+            let serve = async {
+                while let Ok(Some(r)) = inbound.message().await {
+                    let resp = server
+                        .lease_renew(r.id)
+                        .await
+                        .map(|ttl| LeaseKeepAliveResponse {
+                            header: Some(server.current_header()),
+                            id: r.id,
+                            ttl,
+                        });
+                    let failed = resp.is_err();
+                    if tx.send(resp.map_err(Status::from)).await.is_err() || failed {
+                        return;
+                    }
+                }
+            };
+            tokio::select! {
+                _ = serve => {}
+                _ = guard.lost() => {
+                    let _ = tx.send(Err(StreamGuard::error())).await;
                 }
             }
         });

@@ -5,6 +5,15 @@
 //! (recent window first, store history otherwise) and sends them in order. A watcher that
 //! starts in the past is caught up in batches; once caught up it gets one response per
 //! revision, as etcd's synced watchers do.
+//!
+//! Headers: the stream's revision is the latest revision the hub has published (never the
+//! store's, which runs ahead of what the stream may have sent). Catch-up batches carry it,
+//! as etcd's do; a synced watcher's response carries its events' revision. Every header is
+//! raised to the highest one already sent on the stream, so headers never go backwards
+//! (another watcher's catch-up may have announced a later revision). A progress response
+//! only announces a revision every watcher it speaks for has fully received. The one
+//! exception is etcd's own: a watcher cancelled because its history was compacted gets a
+//! header without a revision.
 
 use std::collections::BTreeMap;
 use std::pin::Pin;
@@ -23,6 +32,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::watch_fragments::fragments;
 use super::watch_ids::WatchIds;
+use crate::api::require_leader::{LeaderLoss, StreamGuard};
 use crate::api::GRPC_OVERHEAD_BYTES;
 use crate::error::EtcdError;
 use crate::mvcc::index::KeyRange;
@@ -43,6 +53,8 @@ pub struct WatchService {
     pub server: Arc<EtcdServer>,
     /// How often idle watchers that asked for progress notifications get one.
     pub progress_interval: Duration,
+    /// Ends streams that require a leader once the member has lost it.
+    pub leader_loss: LeaderLoss,
 }
 
 struct Watcher {
@@ -121,6 +133,8 @@ struct StreamTask {
     watchers: BTreeMap<i64, Watcher>,
     ids: WatchIds,
     out: Out,
+    /// The highest header revision sent on this stream.
+    last_header: i64,
 }
 
 /// The stream is gone (client left); the task ends.
@@ -140,6 +154,7 @@ impl StreamTask {
             watchers: BTreeMap::new(),
             ids: WatchIds::default(),
             out,
+            last_header: 0,
         }
     }
 
@@ -147,16 +162,28 @@ impl StreamTask {
         self.out.send(Ok(resp)).await.map_err(|_| Closed)
     }
 
-    fn response(&self, revision: i64, watch_id: i64) -> WatchResponse {
+    /// A response whose header is at `revision`, or at the highest revision already sent.
+    fn response(&mut self, revision: i64, watch_id: i64) -> WatchResponse {
+        self.last_header = self.last_header.max(revision);
         WatchResponse {
-            header: Some(self.headers.header(revision)),
+            header: Some(self.headers.header(self.last_header)),
             watch_id,
             ..Default::default()
         }
     }
 
+    /// The revision up to which every watcher has received its events: what a progress
+    /// response for the whole stream may announce.
+    fn delivered(&self) -> i64 {
+        let latest = self.state.hub.latest();
+        self.watchers
+            .values()
+            .map(|w| w.next_rev - 1)
+            .fold(latest, i64::min)
+    }
+
     async fn handle(&mut self, req: WatchRequest) -> Result<(), Closed> {
-        let current = self.state.mvcc.read().current_revision();
+        let current = self.state.hub.latest();
         match req.request_union {
             Some(RequestUnion::CreateRequest(c)) => {
                 let watchers = &self.watchers;
@@ -183,8 +210,14 @@ impl StreamTask {
             }
             Some(RequestUnion::ProgressRequest(_)) => {
                 self.deliver().await?;
-                let current = self.state.mvcc.read().current_revision();
-                self.send(self.response(current, -1)).await
+                let delivered = self.delivered();
+                // Only when a watcher could not be caught up (its history unreadable) is
+                // the stream behind what it announced; etcd then defers the answer too.
+                if delivered < self.last_header {
+                    return Ok(());
+                }
+                let r = self.response(delivered, -1);
+                self.send(r).await
             }
             None => Ok(()),
         }
@@ -209,7 +242,11 @@ impl StreamTask {
                         let compacted = self.state.mvcc.read().compacted_revision();
                         self.watchers.remove(&id);
                         // etcd's cancellation carries no revision in its header.
-                        let mut r = self.response(0, id);
+                        let mut r = WatchResponse {
+                            header: Some(self.headers.header(0)),
+                            watch_id: id,
+                            ..Default::default()
+                        };
                         r.canceled = true;
                         r.compact_revision = compacted;
                         self.send(r).await?;
@@ -250,7 +287,7 @@ impl StreamTask {
                             }
                         } else {
                             let evs: Vec<Event> = groups.into_iter().flat_map(|(_, e)| e).collect();
-                            self.send_events(id, upto, evs, fragment).await?;
+                            self.send_events(id, latest, evs, fragment).await?;
                         }
                     }
                 }
@@ -298,7 +335,7 @@ impl StreamTask {
     }
 
     async fn send_events(
-        &self,
+        &mut self,
         id: i64,
         rev: i64,
         events: Vec<Event>,
@@ -315,22 +352,27 @@ impl StreamTask {
         Ok(())
     }
 
+    /// Periodic progress: each synced watcher that asked for it and received nothing since
+    /// the last round is told the revision it has received everything up to.
     async fn progress(&mut self) -> Result<(), Closed> {
-        let current = self.state.mvcc.read().current_revision();
-        let due: Vec<i64> = self
+        let floor = self.last_header;
+        let due: Vec<(i64, i64)> = self
             .watchers
             .iter_mut()
-            .filter(|(_, w)| w.progress_notify && w.synced)
-            .filter_map(|(id, w)| (!std::mem::replace(&mut w.active, false)).then_some(*id))
+            .filter(|(_, w)| w.progress_notify && w.synced && w.next_rev > floor)
+            .filter_map(|(id, w)| {
+                (!std::mem::replace(&mut w.active, false)).then_some((*id, w.next_rev - 1))
+            })
             .collect();
-        for id in due {
-            self.send(self.response(current, id)).await?;
+        for (id, upto) in due {
+            let r = self.response(upto, id);
+            self.send(r).await?;
         }
         Ok(())
     }
 
     /// Serves the stream until the client stops sending (or fails) or stops reading.
-    async fn run<In>(mut self, mut inbound: In, progress_every: Duration)
+    async fn run<In>(mut self, mut inbound: In, progress_every: Duration, mut guard: StreamGuard)
     where
         In: Stream<Item = Result<WatchRequest, Status>> + Unpin,
     {
@@ -351,6 +393,10 @@ impl StreamTask {
                     Err(_) => return,
                 },
                 _ = tick.tick() => self.progress().await,
+                _ = guard.lost() => {
+                    let _ = self.out.send(Err(StreamGuard::error())).await;
+                    return;
+                }
             };
             if step.is_err() {
                 return;
@@ -367,6 +413,7 @@ impl Watch for WatchService {
         &self,
         req: Request<Streaming<WatchRequest>>,
     ) -> Result<Response<Self::WatchStream>, Status> {
+        let guard = self.leader_loss.for_stream(req.metadata());
         let (tx, rx) = mpsc::channel(128);
         let task = StreamTask::new(
             self.server.state.clone(),
@@ -374,7 +421,7 @@ impl Watch for WatchService {
             self.server.limits.max_request_bytes + GRPC_OVERHEAD_BYTES,
             tx,
         );
-        tokio::spawn(task.run(req.into_inner(), self.progress_interval));
+        tokio::spawn(task.run(req.into_inner(), self.progress_interval, guard));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }

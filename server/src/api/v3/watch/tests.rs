@@ -21,6 +21,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use super::{HeaderSource, StreamTask, CATCH_UP_REVISIONS};
+use crate::api::require_leader::{LeaderLoss, StreamGuard, KEY as HASLEADER};
 use crate::state::testing::{apply, open};
 use crate::state::KvState;
 
@@ -58,11 +59,21 @@ impl Client {
     }
 
     fn start_with_limit(state: &Arc<KvState>, fragment_limit: usize) -> Client {
+        // No idle watcher is due a progress notification during a test.
+        let hour = Duration::from_secs(3600);
+        Client::start_with(state, fragment_limit, hour, StreamGuard::none())
+    }
+
+    fn start_with(
+        state: &Arc<KvState>,
+        fragment_limit: usize,
+        progress_every: Duration,
+        guard: StreamGuard,
+    ) -> Client {
         let (requests, inbound) = mpsc::channel(16);
         let (out, responses) = mpsc::channel(128);
         let task = StreamTask::new(state.clone(), Arc::new(Member), fragment_limit, out);
-        // No idle watcher is due a progress notification during a test.
-        let task = tokio::spawn(task.run(ReceiverStream::new(inbound), Duration::from_secs(3600)));
+        let task = tokio::spawn(task.run(ReceiverStream::new(inbound), progress_every, guard));
         Client {
             requests,
             responses,
@@ -523,4 +534,150 @@ async fn a_progress_request_first_sends_what_is_pending() {
     assert_eq!((r.watch_id, seen(&r)), (created.watch_id, vec![ev]));
     assert_eq!(responses.try_recv().unwrap().unwrap(), progress(2));
     assert!(responses.try_recv().is_err(), "nothing else is sent");
+}
+
+/// Header revisions of `responses` in order, checking they never go backwards.
+fn assert_monotonic(responses: &[WatchResponse]) {
+    let revs: Vec<i64> = responses
+        .iter()
+        .map(|r| r.header.as_ref().unwrap().revision)
+        .collect();
+    for (i, w) in revs.windows(2).enumerate() {
+        assert!(
+            w[1] >= w[0],
+            "header {} after {} (response {})",
+            w[1],
+            w[0],
+            i + 1
+        );
+    }
+}
+
+#[tokio::test]
+async fn headers_never_go_backwards_while_a_watcher_catches_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = Arc::new(open(dir.path()));
+    for i in 0..(3 * CATCH_UP_REVISIONS + 10) {
+        write(&state, put(&format!("k{}", i % 11), &i.to_string()));
+    }
+    let current = state.mvcc.read().current_revision();
+    let mut client = Client::start(&state);
+    // A synced watcher first, then one from revision 1 on the same stream.
+    let live = client.create(watch("k", "l", 0)).await;
+    let past = client.create(watch("k", "l", 1)).await;
+    let mut responses = Vec::new();
+    let mut received = 0;
+    while received < current - 1 {
+        let r = client.next().await;
+        assert_eq!(r.watch_id, past, "{r:?}");
+        // etcd puts the member's revision, not the batch's last, in a catch-up header.
+        assert_eq!(r.header.as_ref().unwrap().revision, current);
+        received += r.events.len() as i64;
+        responses.push(r);
+    }
+    assert!(responses.len() >= 3, "history comes in batches");
+    let ev = write(&state, put("k0", "after"));
+    for id in [live, past] {
+        let r = client.next().await;
+        assert_eq!((r.watch_id, seen(&r)), (id, vec![ev.clone()]));
+        responses.push(r);
+    }
+    assert_monotonic(&responses);
+    client.quiet(ev.0).await;
+}
+
+#[tokio::test]
+async fn periodic_progress_never_overtakes_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = Arc::new(open(dir.path()));
+    let mut client = Client::start_with(
+        &state,
+        usize::MAX,
+        Duration::from_millis(5),
+        StreamGuard::none(),
+    );
+    let c = WatchCreateRequest {
+        progress_notify: true,
+        ..watch("a", "z", 0)
+    };
+    let id = client.create(c).await;
+    // Writes in bursts with pauses, so that progress rounds fall between and during them.
+    let writer = {
+        let state = state.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut last = 0;
+            for burst in 0..40 {
+                for i in 0..25 {
+                    last = write(&state, put(&format!("k{}", i % 5), &burst.to_string())).0;
+                }
+                std::thread::sleep(Duration::from_millis(7));
+            }
+            last
+        })
+    };
+    let last = writer.await.unwrap();
+    let (mut responses, mut progress, mut seen_up_to) = (Vec::new(), 0, 0);
+    while seen_up_to < last {
+        let r = client.next().await;
+        assert_eq!(r.watch_id, id);
+        let rev = r.header.as_ref().unwrap().revision;
+        match r.events.last() {
+            Some(e) => {
+                let first = r.events[0].kv.as_ref().unwrap().mod_revision;
+                assert!(
+                    first > seen_up_to,
+                    "event {first} after progress at {seen_up_to}"
+                );
+                seen_up_to = e.kv.as_ref().unwrap().mod_revision;
+            }
+            None => {
+                assert!(
+                    rev >= seen_up_to,
+                    "progress at {rev} after event {seen_up_to}"
+                );
+                seen_up_to = rev;
+                progress += 1;
+            }
+        }
+        responses.push(r);
+    }
+    assert!(progress > 0, "no progress notification came");
+    assert_monotonic(&responses);
+}
+
+#[tokio::test]
+async fn a_stream_requiring_a_leader_ends_when_the_leader_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = Arc::new(open(dir.path()));
+    let (leader, rx) = tokio::sync::watch::channel(1u64);
+    let loss = LeaderLoss::follow(rx, Duration::from_millis(20));
+    let mut md = tonic::metadata::MetadataMap::new();
+    md.insert(HASLEADER, "true".parse().unwrap());
+    let hour = Duration::from_secs(3600);
+    let mut asking = Client::start_with(&state, usize::MAX, hour, loss.for_stream(&md));
+    let mut waiting = Client::start_with(
+        &state,
+        usize::MAX,
+        hour,
+        loss.for_stream(&Default::default()),
+    );
+    asking.create(watch("a", "", 0)).await;
+    waiting.create(watch("a", "", 0)).await;
+    leader.send_replace(0);
+    let ended = tokio::time::timeout(WAIT, asking.responses.recv())
+        .await
+        .expect("the stream was not ended")
+        .expect("the stream ended without an error");
+    let err = ended.expect_err("a response instead of the error");
+    assert_eq!(
+        (err.code(), err.message()),
+        (tonic::Code::Unavailable, "etcdserver: no leader")
+    );
+    assert!(
+        asking.responses.recv().await.is_none(),
+        "the stream goes on"
+    );
+    // The other stream waits for a leader, as etcd's do, and is still served.
+    let ev = write(&state, put("a", "1"));
+    assert_eq!(seen(&waiting.next().await), vec![ev]);
 }
