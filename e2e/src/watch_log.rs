@@ -8,6 +8,11 @@
 //! Every write of the run is under the prefix and every revision of the run comes from one
 //! (no leases, no compaction), so a watcher must see every revision from its start to the
 //! end exactly once, in order, all events of one revision in one response.
+//!
+//! Watches are opened as kube-apiserver opens them, requiring a leader: a stream on a
+//! member cut off from its cluster is ended ("etcdserver: no leader") and re-opened on
+//! another member. The header revisions of each stream are kept too: they must never go
+//! backwards.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -40,6 +45,8 @@ pub struct WatchLog {
     pub responses: Vec<Vec<Change>>,
     /// Streams opened (1 + reconnections).
     pub streams: usize,
+    /// Per stream, the header revision of every response but a cancellation.
+    pub headers: Vec<Vec<i64>>,
 }
 
 impl WatchLog {
@@ -88,7 +95,9 @@ pub fn spawn(
 /// Follows one watch stream on `endpoint` until it breaks or `stop` is set (checked at
 /// least every 200 ms).
 async fn follow(endpoint: &str, log: &mut WatchLog, progress: &AtomicI64, stop: &AtomicBool) {
-    let options = ConnectOptions::new().with_connect_timeout(Duration::from_secs(1));
+    let options = ConnectOptions::new()
+        .with_connect_timeout(Duration::from_secs(1))
+        .with_require_leader(true);
     let Ok(Ok(mut client)) = tokio::time::timeout(
         Duration::from_secs(2),
         Client::connect([endpoint], Some(options)),
@@ -108,6 +117,7 @@ async fn follow(endpoint: &str, log: &mut WatchLog, progress: &AtomicI64, stop: 
         return;
     };
     log.streams += 1;
+    log.headers.push(Vec::new());
     while !stop.load(Ordering::Relaxed) {
         let message = match tokio::time::timeout(Duration::from_millis(200), stream.message()).await
         {
@@ -117,6 +127,9 @@ async fn follow(endpoint: &str, log: &mut WatchLog, progress: &AtomicI64, stop: 
         };
         if message.canceled() {
             return;
+        }
+        if let (Some(h), Some(headers)) = (message.header(), log.headers.last_mut()) {
+            headers.push(h.revision());
         }
         let changes: Vec<Change> = message
             .events()
@@ -139,6 +152,26 @@ async fn follow(endpoint: &str, log: &mut WatchLog, progress: &AtomicI64, stop: 
             log.responses.push(changes);
         }
     }
+}
+
+/// Checks that no stream of one watcher saw a header revision lower than an earlier one.
+pub fn check_headers(log: &WatchLog) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (stream, headers) in log.headers.iter().enumerate() {
+        for (i, w) in headers.windows(2).enumerate() {
+            if w[1] < w[0] {
+                problems.push(format!(
+                    "watcher {} stream {stream}: response {} has header revision {} after {}",
+                    log.id,
+                    i + 1,
+                    w[1],
+                    w[0]
+                ));
+            }
+        }
+    }
+    problems.truncate(20);
+    problems
 }
 
 /// What every revision changed, merged from all watchers: revision -> its events.
@@ -271,6 +304,7 @@ mod tests {
             start: 2,
             responses,
             streams: 1,
+            headers: vec![vec![1, 2, 3]],
         }
     }
 
@@ -281,6 +315,7 @@ mod tests {
             vec![put(3, "a", "y", Some(("x", 2))), put(3, "b", "y", None)],
         ]);
         assert!(check_order(&l, 3).is_empty());
+        assert!(check_headers(&l).is_empty());
         let (ledger, disagree) = merge(&[l]);
         assert!(disagree.is_empty());
         assert!(check_prev(&ledger).is_empty());
@@ -305,6 +340,16 @@ mod tests {
         assert_eq!(check_order(&split, 2).len(), 1);
         let short = log(vec![vec![put(2, "a", "x", None)]]);
         assert_eq!(check_order(&short, 3).len(), 1);
+    }
+
+    #[test]
+    fn a_header_going_backwards_on_a_stream_is_reported() {
+        let mut l = log(vec![vec![put(2, "a", "x", None)]]);
+        // A new stream may start lower (another member); within a stream it may not.
+        l.headers = vec![vec![5, 5, 9], vec![7, 8]];
+        assert!(check_headers(&l).is_empty());
+        l.headers.push(vec![7, 9, 8, 10]);
+        assert_eq!(check_headers(&l).len(), 1);
     }
 
     #[test]

@@ -3,13 +3,15 @@
 //! five of our members, each in its own network namespace, while a nemesis kills -9
 //! random members and the leader, pauses them (SIGSTOP/SIGCONT) and cuts one off with
 //! iptables, restarting and healing after each fault (see `etcd_e2e::nemesis`). Watches
-//! follow the keys throughout, reconnecting to another member when theirs dies.
+//! follow the keys throughout, requiring a leader as kube-apiserver does, reconnecting to
+//! another member when theirs dies or loses its leader.
 //!
 //! Afterwards: every member serves clients, all reach the same revision and the same
 //! HashKV; each key's history is linearizable (Wing–Gong/Lowe, `etcd_e2e::wgl`; a failure
 //! prints the smallest non-linearizable sub-history); every watch saw every revision
 //! exactly once, in order, without gaps, a txn's events together, with the right
-//! `prev_kv`, and agrees with every acknowledged write; serializable reads never go back
+//! `prev_kv`, never a header revision lower than an earlier one on its stream, and agrees
+//! with every acknowledged write; serializable reads never go back
 //! on a member and show the state of their revision.
 //!
 //! Deterministic given the seed as far as processes allow (the clients', watchers' and
@@ -204,6 +206,7 @@ fn run(members: usize, seed: u64, seconds: u64) {
 
     for log in &logs {
         problems.extend(watch_log::check_order(log, top));
+        problems.extend(watch_log::check_headers(log));
     }
     let (ledger, disagreements) = watch_log::merge(&logs);
     problems.extend(disagreements);
