@@ -20,7 +20,7 @@ use etcd_proto::etcdserverpb::kv_client::KvClient;
 use etcd_proto::etcdserverpb::lease_client::LeaseClient;
 use etcd_proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use etcd_proto::etcdserverpb::watch_client::WatchClient;
-use tonic::transport::Channel;
+use tonic::transport::{Channel, Endpoint};
 
 use crate::Member;
 
@@ -42,14 +42,20 @@ pub struct Clients {
 impl Clients {
     /// Connects to `member`'s client URL.
     pub async fn connect(member: &Member) -> Clients {
-        let channel = within(
-            "connect",
-            Channel::from_shared(member.endpoint())
-                .expect("client URL")
-                .connect(),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", member.endpoint()));
+        Clients::connect_with(member, |e| e).await
+    }
+
+    /// Connects to `member`'s client URL with the channel settings `tune` makes.
+    ///
+    /// A test that stops reading its watch streams needs a small HTTP/2 stream window: h2
+    /// refuses to buffer more than half its connection window of small DATA frames the
+    /// application has not taken ("too_many_data_frames"), and tonic's default stream
+    /// window holds far more watch responses than that.
+    pub async fn connect_with(member: &Member, tune: impl FnOnce(Endpoint) -> Endpoint) -> Clients {
+        let endpoint = Channel::from_shared(member.endpoint()).expect("client URL");
+        let channel = within("connect", tune(endpoint).connect())
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", member.endpoint()));
         // Snapshots and large ranges exceed tonic's 4 MiB default; etcd's clients take any.
         let kv = KvClient::new(channel.clone()).max_decoding_message_size(usize::MAX);
         Clients {

@@ -228,16 +228,23 @@ impl StreamTask {
         let latest = self.state.hub.latest();
         let ids: Vec<i64> = self.watchers.keys().copied().collect();
         for id in ids {
-            while let Some(w) = self.watchers.get(&id) {
+            while let Some(w) = self.watchers.get_mut(&id) {
                 if w.next_rev > latest {
                     break;
+                }
+                // A synced watcher whose client stopped reading for a while is caught up
+                // in batches like any other, so no read spans unbounded history (etcd
+                // moves such watchers to its unsynced set too).
+                if w.synced && latest - w.next_rev >= CATCH_UP_REVISIONS {
+                    w.synced = false;
                 }
                 let upto = if w.synced {
                     latest
                 } else {
                     latest.min(w.next_rev + CATCH_UP_REVISIONS - 1)
                 };
-                match self.collect(w.next_rev, upto) {
+                let from = w.next_rev;
+                match self.collect(from, upto) {
                     Err(EtcdError::Compacted) => {
                         let compacted = self.state.mvcc.read().compacted_revision();
                         self.watchers.remove(&id);

@@ -681,3 +681,33 @@ async fn a_stream_requiring_a_leader_ends_when_the_leader_is_lost() {
     let ev = write(&state, put("a", "1"));
     assert_eq!(seen(&waiting.next().await), vec![ev]);
 }
+
+#[tokio::test]
+async fn a_synced_watcher_left_far_behind_is_caught_up_in_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = Arc::new(open(dir.path()));
+    let mut client = Client::start(&state);
+    let id = client.create(watch("a", "b", 0)).await;
+    // The client reads nothing while 3000 revisions are written: the stream's buffer fills
+    // and its task waits; the writes go on.
+    let total = 3 * CATCH_UP_REVISIONS;
+    let mut expected = Vec::new();
+    for i in 0..total {
+        expected.push(write(&state, put("a", &i.to_string())));
+    }
+    let mut got = Vec::new();
+    let mut responses = 0;
+    while got.len() < expected.len() {
+        let r = client.next().await;
+        assert_eq!(r.watch_id, id);
+        got.extend(seen(&r));
+        responses += 1;
+    }
+    assert_eq!(got, expected);
+    // One response per revision until the buffer was full, then batches.
+    assert!(
+        responses < 200,
+        "{responses} responses: the watcher was not moved to batches"
+    );
+    client.quiet(expected.last().unwrap().0).await;
+}
