@@ -3,11 +3,15 @@
 # etcd-benchmark (etcd's `benchmark` flags). Not part of the test suite.
 #
 #   bash scripts/bench.sh [members]     # members: 1 (default) or 3
+#   bash scripts/bench.sh memory        # resident memory through compaction and defrag
 #
-# Prints a markdown table of requests/sec for each row and the ratio ours/etcd.
+# Prints a markdown table of requests/sec for each row and the ratio ours/etcd, or (memory)
+# the resident memory of one member after each maintenance step, ours and etcd's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-members=${1:-1}
+mode=${1:-1}
+members=$mode
+[ "$mode" = memory ] && members=1
 cargo build --release --bins >/dev/null
 ours=target/release/etcd
 bench=target/release/etcd-benchmark
@@ -49,6 +53,44 @@ qps() { # <endpoints> <args...>
   # shellcheck disable=SC2068
   "$bench" --endpoints "$eps" $@ 2>/dev/null | awk '/Requests\/sec/ {print $2}'
 }
+
+# rss_mib <endpoints>: VmRSS of the member listening on the endpoint's port, in MiB.
+rss_mib() {
+  local port=${1##*:} pid
+  pid=$(ss -ltnpH "sport = :$port" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)
+  awk '/VmRSS/ { printf "%d", $2 / 1024 }' "/proc/$pid/status"
+}
+
+# memory_steps <endpoints>: prints "step|MiB" lines: idle, after 100k puts of 256-byte
+# values over 10k keys (200 clients), after compacting to head (physical), after defrag,
+# after another 100k puts.
+memory_steps() {
+  local eps=$1 rev
+  local load=(--conns=20 --clients=200 put --total=100000 --key-size=8 --val-size=256 --key-space-size=10000)
+  echo "idle|$(rss_mib "$eps")"
+  "$bench" --endpoints "$eps" "${load[@]}" >/dev/null 2>&1
+  echo "after 100k puts|$(rss_mib "$eps")"
+  rev=$(ETCDCTL_API=3 etcdctl --endpoints "$eps" endpoint status -w json | sed 's/.*"revision":\([0-9]*\).*/\1/')
+  ETCDCTL_API=3 etcdctl --endpoints "$eps" compact "$rev" --physical >/dev/null
+  echo "after compaction|$(rss_mib "$eps")"
+  ETCDCTL_API=3 etcdctl --endpoints "$eps" defrag --command-timeout=120s >/dev/null
+  echo "after defrag|$(rss_mib "$eps")"
+  "$bench" --endpoints "$eps" "${load[@]}" >/dev/null 2>&1
+  echo "after another 100k puts|$(rss_mib "$eps")"
+}
+
+if [ "$mode" = memory ]; then
+  etcd_eps=$(start_cluster /usr/bin/etcd 41000)
+  mapfile -t theirs < <(memory_steps "$etcd_eps")
+  ours_eps=$(start_cluster "$ours" 42000)
+  mapfile -t mine < <(memory_steps "$ours_eps")
+  echo "| step | etcd 3.4 RSS MiB | ours RSS MiB |"
+  echo "|---|---:|---:|"
+  for i in "${!theirs[@]}"; do
+    echo "| ${theirs[$i]%%|*} | ${theirs[$i]#*|} | ${mine[$i]#*|} |"
+  done
+  exit 0
+fi
 
 etcd_eps=$(start_cluster /usr/bin/etcd 41000)
 ours_eps=$(start_cluster "$ours" 42000)

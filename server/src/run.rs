@@ -35,6 +35,8 @@ pub enum StartError {
     Raft(#[from] RaftStartError),
     #[error("{0}")]
     Wal(#[from] WalError),
+    #[error("cannot finish an interrupted snapshot installation: {0}")]
+    SnapshotInstall(crate::raft::types::StorageError),
     #[error("listen tcp {addr}: bind: {source}")]
     Listen {
         addr: String,
@@ -97,6 +99,9 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
     }
 
     let backend = Backend::open(&member_dir)?;
+    let snap = crate::raft::state_machine::snap_dir(&backend);
+    crate::raft::snapshot_install::finish_interrupted(&backend, &snap)
+        .map_err(StartError::SnapshotInstall)?;
     let wal = Arc::new(Wal::open(&member_dir.join("wal"), WalOptions::default())?);
     let init = InitialCluster {
         name: &cfg.name,

@@ -7,6 +7,8 @@
 mod append_flight;
 pub mod log_store;
 pub mod network;
+pub mod snapshot_file;
+pub mod snapshot_install;
 pub mod state_machine;
 pub mod types;
 

@@ -5,22 +5,23 @@
 //! after a crash the applied position and the data always agree and openraft replays the
 //! rest from the durable log.
 
-use std::io::Cursor;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{EntryPayload, RaftSnapshotBuilder, SnapshotMeta};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use tokio::io::AsyncWriteExt;
 
+use super::snapshot_file::{self, SnapDir};
+use super::snapshot_install;
 use super::types::{
-    decode, encode, storage_err, Applied, Entry, LogId, MemberNode, StorageError, StoredMembership,
-    TypeConfig,
+    decode, encode, storage_err, Applied, Entry, LogId, MemberNode, SnapshotData, StorageError,
+    StoredMembership, TypeConfig,
 };
 use crate::apply;
 use crate::mvcc::MvccStore;
 use crate::state::KvState;
-use crate::storage::keys::{self, APPLIED, MEMBERSHIP};
+use crate::storage::keys::{APPLIED, MEMBERSHIP};
 use etcd_proto::raftrequestpb::raft_request::Request;
 use etcd_proto::raftrequestpb::{
     raft_response::Response, Empty, RaftRequest, RaftResponse, ResponseBatch,
@@ -36,26 +37,17 @@ pub fn applied_membership(
     }
 }
 
-/// A snapshot as stored in `member/snap/` and sent to followers.
-#[derive(Serialize, Deserialize)]
-struct SnapshotFile {
-    meta: SnapshotMeta<u64, MemberNode>,
-    /// Every entry of the state tree that travels in snapshots (see
-    /// [`keys::Reach::in_snapshot`]).
-    entries: Vec<(serde_bytes::ByteBuf, serde_bytes::ByteBuf)>,
-}
-
 /// The state machine handed to openraft. Cheap to clone (it doubles as snapshot builder).
 #[derive(Clone)]
 pub struct StateMachine {
     state: Arc<KvState>,
-    snap_dir: PathBuf,
+    snap: Arc<SnapDir>,
 }
 
 impl StateMachine {
     pub fn new(state: Arc<KvState>) -> Self {
-        let snap_dir = state.backend.dir().join("snap");
-        StateMachine { state, snap_dir }
+        let snap = Arc::new(snap_dir(&state.backend));
+        StateMachine { state, snap }
     }
 
     fn read<T: for<'de> Deserialize<'de>>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
@@ -64,76 +56,72 @@ impl StateMachine {
             None => Ok(None),
         }
     }
+}
 
-    fn snapshot_path(&self) -> PathBuf {
-        self.snap_dir.join("current.snap")
-    }
-
-    fn save_snapshot_file(&self, file: &SnapshotFile) -> Result<Vec<u8>, StorageError> {
-        let bytes = encode(file)?;
-        std::fs::create_dir_all(&self.snap_dir).map_err(storage_err)?;
-        let tmp = self.snap_dir.join("current.snap.tmp");
-        {
-            use std::io::Write;
-            let mut f = std::fs::File::create(&tmp).map_err(storage_err)?;
-            f.write_all(&bytes).map_err(storage_err)?;
-            f.sync_all().map_err(storage_err)?;
+impl StateMachine {
+    /// Makes the incoming file hold the snapshot `data` holds, durably. openraft hands
+    /// back the file [`RaftStateMachine::begin_receiving_snapshot`] gave it, written; any
+    /// other file (openraft's storage suite passes the leader's own) is copied in.
+    async fn take_into_incoming(&self, mut data: SnapshotData) -> Result<(), StorageError> {
+        use std::os::unix::fs::MetadataExt;
+        use tokio::io::AsyncSeekExt;
+        data.flush().await.map_err(storage_err)?;
+        let given = data.metadata().await.map_err(storage_err)?;
+        let incoming = std::fs::metadata(self.snap.incoming()).ok();
+        if incoming.is_some_and(|i| (i.dev(), i.ino()) == (given.dev(), given.ino())) {
+            return data.sync_all().await.map_err(storage_err);
         }
-        std::fs::rename(&tmp, self.snapshot_path()).map_err(storage_err)?;
-        Ok(bytes)
+        data.rewind().await.map_err(storage_err)?;
+        let mut copy = tokio::fs::File::from_std(self.snap.create_incoming()?);
+        tokio::io::copy(&mut data, &mut copy)
+            .await
+            .map_err(storage_err)?;
+        copy.flush().await.map_err(storage_err)?;
+        copy.sync_all().await.map_err(storage_err)
     }
+}
+
+/// Where `backend`'s member keeps its raft snapshots.
+pub fn snap_dir(backend: &crate::storage::Backend) -> SnapDir {
+    SnapDir::new(backend.dir().join("snap"))
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
         // A point-in-time view walked on a blocking thread: the state machine keeps
         // applying meanwhile (see `state::view`).
-        let state = self.state.clone();
-        let exported = tokio::task::spawn_blocking(move || state.export())
-            .await
-            .map_err(storage_err)?
-            .map_err(storage_err)?;
-        let entries: Vec<_> = exported
-            .into_iter()
-            .map(|(k, v)| {
-                (
-                    serde_bytes::ByteBuf::from(k.to_vec()),
-                    serde_bytes::ByteBuf::from(v.to_vec()),
-                )
-            })
-            .collect();
-        let find = |key: &[u8]| {
-            entries
-                .iter()
-                .find(|(k, _)| k.as_slice() == key)
-                .map(|(_, v)| v.as_slice())
-        };
-        let last_log_id: Option<LogId> = find(APPLIED).map(decode).transpose()?;
-        let last_membership: StoredMembership = find(MEMBERSHIP)
-            .map(decode)
-            .transpose()?
-            .unwrap_or_default();
-        let snapshot_id = format!(
-            "{}-{}",
-            last_log_id.map(|l| l.index).unwrap_or(0),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_millis()
-        );
-        let meta = SnapshotMeta {
-            last_log_id,
-            last_membership,
-            snapshot_id,
-        };
-        let file = SnapshotFile {
-            meta: meta.clone(),
-            entries,
-        };
-        let bytes = self.save_snapshot_file(&file)?;
+        let (state, snap) = (self.state.clone(), self.snap.clone());
+        let (meta, file) = tokio::task::spawn_blocking(move || {
+            let view = state.view().map_err(storage_err)?;
+            let last_log_id: Option<LogId> = view
+                .outside_history(APPLIED)
+                .map(|v| decode(v))
+                .transpose()?;
+            let last_membership: StoredMembership = view
+                .outside_history(MEMBERSHIP)
+                .map(|v| decode(v))
+                .transpose()?
+                .unwrap_or_default();
+            let snapshot_id = format!(
+                "{}-{}",
+                last_log_id.map(|l| l.index).unwrap_or(0),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_millis()
+            );
+            let meta = SnapshotMeta {
+                last_log_id,
+                last_membership,
+                snapshot_id,
+            };
+            snap.write_current(&meta, view.iter())
+        })
+        .await
+        .map_err(storage_err)??;
         Ok(Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(bytes)),
+            snapshot: Box::new(tokio::fs::File::from_std(file)),
         })
     }
 }
@@ -216,64 +204,59 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.clone()
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<SnapshotData>, StorageError> {
+        let file = self.snap.create_incoming()?;
+        Ok(Box::new(tokio::fs::File::from_std(file)))
     }
 
+    /// Installs the snapshot openraft received into the incoming file: checked whole,
+    /// made the current snapshot, then the state replaced from it in batches (see
+    /// [`snapshot_install`]), with the store's lock held only for the replacement.
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta<u64, MemberNode>,
-        snapshot: Box<Cursor<Vec<u8>>>,
+        snapshot: Box<SnapshotData>,
     ) -> Result<(), StorageError> {
         let index = meta.last_log_id.map_or(0, |l| l.index);
         tracing::info!(target: "etcdserver", "applying snapshot at index {index}...");
-        let file: SnapshotFile = decode(snapshot.get_ref())?;
-        // No export may be walking the tree this replaces.
-        let _exclusive = self.state.maintenance.clone().write_owned().await;
-        let tree = &self.state.backend.state();
-        let mut mvcc = self.state.mvcc.write();
-        let mut lessor = self.state.lessor.lock();
-        // Everything a snapshot carries is replaced; this member's own keys stay. A key of
-        // no known kind, here or in the snapshot, stops the install before anything changed.
-        let mut batch = sled::Batch::default();
-        for key in tree.iter().keys() {
-            let key = key.map_err(storage_err)?;
-            if keys::reach(&key).map_err(storage_err)?.in_snapshot() {
-                batch.remove(key);
+        self.take_into_incoming(*snapshot).await?;
+        let incoming = self.snap.incoming();
+        let entries = tokio::task::spawn_blocking(move || snapshot_install::check(&incoming))
+            .await
+            .map_err(storage_err)??;
+        self.snap.promote_incoming()?;
+        // No view may be walking the tree this replaces.
+        let exclusive = self.state.maintenance.clone().write_owned().await;
+        let (state, snap) = (self.state.clone(), self.snap.clone());
+        tokio::task::spawn_blocking(move || {
+            let _exclusive = exclusive;
+            let tree = &state.backend.state();
+            let mut mvcc = state.mvcc.write();
+            let mut lessor = state.lessor.lock();
+            snapshot_install::replace_state(&state.backend, &snap.current())?;
+            let primary = lessor.is_primary();
+            (*mvcc, *lessor) = crate::state::load(tree, lessor.min_ttl()).map_err(storage_err)?;
+            *state.alarms.lock() = crate::alarm::Alarms::open(tree).map_err(storage_err)?;
+            if primary {
+                lessor.promote(std::time::Duration::ZERO);
             }
-        }
-        for (k, v) in &file.entries {
-            if keys::reach(k).map_err(storage_err)?.in_snapshot() {
-                batch.insert(k.as_slice(), v.as_slice());
-            }
-        }
-        self.state.backend.apply(batch).map_err(storage_err)?;
-        let primary = lessor.is_primary();
-        (*mvcc, *lessor) = crate::state::load(tree, lessor.min_ttl()).map_err(storage_err)?;
-        *self.state.alarms.lock() = crate::alarm::Alarms::open(tree).map_err(storage_err)?;
-        if primary {
-            lessor.promote(std::time::Duration::ZERO);
-        }
-        self.state.hub.reset(mvcc.current_revision());
-        drop((mvcc, lessor));
-        self.save_snapshot_file(&SnapshotFile {
-            meta: meta.clone(),
-            entries: file.entries,
-        })?;
-        tracing::info!(target: "etcdserver", "finished applying incoming snapshot at index {index}");
+            state.hub.reset(mvcc.current_revision());
+            Ok::<_, StorageError>(())
+        })
+        .await
+        .map_err(storage_err)??;
+        tracing::info!(target: "etcdserver", "finished applying incoming snapshot at index {index} ({entries} entries)");
         Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        let bytes = match std::fs::read(self.snapshot_path()) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(storage_err(e)),
-        };
-        let file: SnapshotFile = decode(&bytes)?;
-        Ok(Some(Snapshot {
-            meta: file.meta,
-            snapshot: Box::new(Cursor::new(bytes)),
+        let snap = self.snap.clone();
+        let current = tokio::task::spawn_blocking(move || snapshot_file::open_current(&snap))
+            .await
+            .map_err(storage_err)??;
+        Ok(current.map(|(meta, file)| Snapshot {
+            meta,
+            snapshot: Box::new(tokio::fs::File::from_std(file)),
         }))
     }
 }
@@ -301,7 +284,7 @@ mod tests {
 
     use super::*;
     use crate::cluster::bootstrap::persist_identity;
-    use crate::storage::keys::KeyKind;
+    use crate::storage::keys::{self, KeyKind};
     use crate::storage::Backend;
 
     struct Member {
@@ -348,6 +331,21 @@ mod tests {
                 let failed = matches!(applied.0.response, Some(Response::Error(_)));
                 assert!(!failed, "{:?}", applied.0);
             }
+        }
+
+        /// What openraft does with a snapshot sent here: received into a file of this
+        /// member's, then installed.
+        async fn receive(&mut self, snapshot: Snapshot<TypeConfig>) -> Result<(), StorageError> {
+            let mut data = self.sm.begin_receiving_snapshot().await.unwrap();
+            let mut from = snapshot.snapshot;
+            tokio::io::copy(&mut *from, &mut *data).await.unwrap();
+            self.sm.install_snapshot(&snapshot.meta, data).await
+        }
+
+        /// The keys of this member's current snapshot.
+        fn snapshot_keys(&self) -> Vec<Vec<u8>> {
+            let (_, entries) = snapshot_file::open(&self.sm.snap.current(), true).unwrap();
+            entries.map(|e| e.unwrap().0).collect()
         }
 
         fn tree(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
@@ -406,9 +404,13 @@ mod tests {
     async fn the_writers_write_every_kind_and_nothing_unknown() {
         let m = member_with_every_kind().await;
         let tree = m.tree();
+        // The install marker exists only while an install runs (see
+        // `an_interrupted_install_is_redone_at_start`).
+        let mut expected = all_kinds(|_| true);
+        expected.remove(&KeyKind::InstallPending);
         assert_eq!(
             kinds(tree.iter().map(|(k, _)| k.as_slice())),
-            all_kinds(|_| true),
+            expected,
             "a kind no writer writes, or a writer this test misses"
         );
     }
@@ -417,9 +419,8 @@ mod tests {
     async fn snapshots_carry_all_but_local_keys_and_install_keeps_the_receivers_own() {
         let mut a = member_with_every_kind().await;
         let snapshot = a.sm.build_snapshot().await.unwrap();
-        let file: SnapshotFile = decode(snapshot.snapshot.get_ref()).unwrap();
         assert_eq!(
-            kinds(file.entries.iter().map(|(k, _)| k.as_slice())),
+            kinds(a.snapshot_keys().iter().map(|k| k.as_slice())),
             all_kinds(keys::Reach::in_snapshot)
         );
 
@@ -435,9 +436,7 @@ mod tests {
             .filter(|(k, _)| !keys::reach(k).unwrap().in_snapshot())
             .collect();
         assert_eq!(own.len(), 3, "member ID, cluster ID, pending members");
-        b.sm.install_snapshot(&snapshot.meta, snapshot.snapshot)
-            .await
-            .unwrap();
+        b.receive(snapshot).await.unwrap();
         let mut expected: Vec<_> = a
             .tree()
             .into_iter()
@@ -451,6 +450,46 @@ mod tests {
             "the sender's state and the receiver's own keys"
         );
         assert_eq!(b.state.hash().unwrap(), a.state.hash().unwrap());
+        assert_eq!(
+            b.snapshot_keys(),
+            a.snapshot_keys(),
+            "b keeps the snapshot it installed"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_interrupted_install_is_redone_at_start() {
+        let mut a = member_with_every_kind().await;
+        a.sm.build_snapshot().await.unwrap();
+        let mut b = Member::new(2);
+        b.apply(vec![Request::LeaseGrant(LeaseGrantRequest {
+            ttl: 60,
+            id: 8,
+        })])
+        .await;
+        let own: Vec<_> = b
+            .tree()
+            .into_iter()
+            .filter(|(k, _)| !keys::reach(k).unwrap().in_snapshot())
+            .collect();
+        // As a stop half-way leaves it: the snapshot is current, the marker is in, and
+        // the state is neither the old nor the new one.
+        std::fs::create_dir_all(b.sm.snap.current().parent().unwrap()).unwrap();
+        std::fs::copy(a.sm.snap.current(), b.sm.snap.current()).unwrap();
+        let tree = b.state.backend.state();
+        tree.insert(keys::INSTALL_PENDING, b"x".to_vec()).unwrap();
+        tree.remove(keys::REVISION).unwrap();
+        let redone = snapshot_install::finish_interrupted(&b.state.backend, &b.sm.snap).unwrap();
+        assert!(redone);
+        let mut expected: Vec<_> = a
+            .tree()
+            .into_iter()
+            .filter(|(k, _)| keys::reach(k).unwrap().in_snapshot())
+            .chain(own)
+            .collect();
+        expected.sort();
+        assert_eq!(b.tree(), expected);
+        assert!(!snapshot_install::finish_interrupted(&b.state.backend, &b.sm.snap).unwrap());
     }
 
     #[tokio::test]
@@ -478,17 +517,23 @@ mod tests {
         assert!(a.state.export().is_err());
 
         // A snapshot holding one changes nothing on the receiver.
-        let mut file: SnapshotFile = decode(snapshot.snapshot.get_ref()).unwrap();
-        file.entries
-            .push((b"m/unknown".to_vec().into(), b"x".to_vec().into()));
+        let (_, entries) = snapshot_file::open(&a.sm.snap.current(), true).unwrap();
+        let mut entries: Vec<_> = entries.map(|e| e.unwrap()).collect();
+        entries.push((b"m/unknown".to_vec(), b"x".to_vec()));
+        entries.sort();
         let b = Member::new(2);
         let before = b.tree();
         let mut sm = b.sm.clone();
-        let bytes = encode(&file).unwrap();
-        assert!(sm
-            .install_snapshot(&file.meta, Box::new(Cursor::new(bytes)))
-            .await
-            .is_err());
+        let path = b.sm.snap.incoming();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let ok = entries.into_iter().map(Ok::<_, std::io::Error>);
+        let file = snapshot_file::write(&path, &snapshot.meta, ok).unwrap();
+        let data = Box::new(tokio::fs::File::from_std(file));
+        assert!(sm.install_snapshot(&snapshot.meta, data).await.is_err());
         assert_eq!(b.tree(), before);
+        assert!(
+            !sm.snap.current().exists(),
+            "a refused snapshot is not kept"
+        );
     }
 }

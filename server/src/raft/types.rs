@@ -1,7 +1,6 @@
 //! openraft type configuration: what goes into the log and what comes back.
 
 use std::fmt;
-use std::io::Cursor;
 
 use etcd_proto::raftrequestpb::{RaftRequest, RaftResponse};
 use prost::Message;
@@ -60,7 +59,12 @@ openraft::declare_raft_types!(
         R = Applied,
         NodeId = u64,
         Node = MemberNode,
+        SnapshotData = SnapshotData,
 );
+
+/// A raft snapshot in transit or at rest: a file in `member/snap/` (see `snapshot_file`),
+/// so no snapshot is held in memory.
+pub type SnapshotData = tokio::fs::File;
 
 pub type Raft = openraft::Raft<TypeConfig>;
 pub type Entry = openraft::Entry<TypeConfig>;

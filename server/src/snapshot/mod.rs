@@ -15,7 +15,10 @@
 //! restored too, but, having no hash, only with `--skip-hash-check`, as etcd requires for a
 //! copied db file.
 
+pub mod reader;
 pub mod restore;
+
+pub use reader::{verify_hash, Entries};
 
 use std::path::Path;
 
@@ -144,67 +147,31 @@ where
 
 /// Reads a snapshot file's entries; the trailing hash is verified unless `skip_hash_check`.
 pub fn decode(bytes: &[u8], skip_hash_check: bool) -> Result<Vec<Entry>, SnapshotError> {
-    if !bytes.starts_with(MAGIC) {
-        if bytes.get(16..20) == Some(&BOLT_MAGIC[..]) {
-            return Err(SnapshotError::EtcdSnapshot("the file".into()));
-        }
-        return Err(SnapshotError::InvalidDatabase);
-    }
-    // etcd's rule: a body of whole pages, then the hash or nothing.
-    let (body, hash) = match bytes.len() % PAGE {
-        HASH_LEN => bytes.split_at(bytes.len() - HASH_LEN),
-        0 => (bytes, &[][..]),
-        _ => return Err(SnapshotError::InvalidDatabase),
-    };
+    entries_of(|| Ok(bytes), bytes.len() as u64, skip_hash_check)?.collect()
+}
+
+/// The entries of a snapshot of `len` bytes that `open` reads from the start: its hash is
+/// first checked in a pass of its own (unless `skip_hash_check`), then entries are parsed
+/// as the caller takes them.
+pub fn entries_of<R: std::io::Read>(
+    mut open: impl FnMut() -> std::io::Result<R>,
+    len: u64,
+    skip_hash_check: bool,
+) -> Result<Entries<R>, SnapshotError> {
+    // A foreign or damaged file is named as such before its hash is looked at.
+    let entries = Entries::new(open()?, len)?;
     if !skip_hash_check {
-        if hash.is_empty() {
-            return Err(SnapshotError::MissingHash);
-        }
-        let got = Sha256::digest(body);
-        if got.as_slice() != hash {
-            return Err(SnapshotError::HashMismatch {
-                expected: hash.to_vec(),
-                got: got.to_vec(),
-            });
-        }
-    }
-    let mut pos = MAGIC.len();
-    let u32_at = |pos: &mut usize| -> Result<u32, SnapshotError> {
-        let raw = body
-            .get(*pos..*pos + 4)
-            .ok_or(SnapshotError::InvalidDatabase)?;
-        *pos += 4;
-        Ok(u32::from_be_bytes(raw.try_into().expect("4 bytes")))
-    };
-    if u32_at(&mut pos)? != VERSION {
-        return Err(SnapshotError::InvalidDatabase);
-    }
-    let mut entries = Vec::new();
-    loop {
-        let klen = u32_at(&mut pos)?;
-        if klen == END {
-            break;
-        }
-        let part = |len: u32, pos: &mut usize| -> Result<Vec<u8>, SnapshotError> {
-            let end = *pos + len as usize;
-            let raw = body.get(*pos..end).ok_or(SnapshotError::InvalidDatabase)?;
-            *pos = end;
-            Ok(raw.to_vec())
-        };
-        let key = part(klen, &mut pos)?;
-        let vlen = u32_at(&mut pos)?;
-        let value = part(vlen, &mut pos)?;
-        entries.push((key, value));
-    }
-    if body[pos..].iter().any(|b| *b != 0) {
-        return Err(SnapshotError::InvalidDatabase);
+        verify_hash(open()?, len)?;
     }
     Ok(entries)
 }
 
-/// Reads the entries of a snapshot file, or of a copied state database directory (which
-/// has no hash, so needs `skip_hash_check`).
-pub fn read(path: &Path, skip_hash_check: bool) -> Result<Vec<Entry>, SnapshotError> {
+/// The entries of a snapshot file, or of a copied state database directory (which has no
+/// hash, so needs `skip_hash_check`), as they are read.
+pub fn open(
+    path: &Path,
+    skip_hash_check: bool,
+) -> Result<Box<dyn Iterator<Item = Result<Entry, SnapshotError>>>, SnapshotError> {
     let open_err = |e: std::io::Error| SnapshotError::Open {
         path: path.display().to_string(),
         reason: go_io_reason(&e),
@@ -216,16 +183,25 @@ pub fn read(path: &Path, skip_hash_check: bool) -> Result<Vec<Entry>, SnapshotEr
         }
         let db = sled::Config::new().path(path).open()?;
         let tree = db.open_tree("state")?;
-        return Ok(tree
-            .iter()
-            .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())))
-            .collect::<Result<_, _>>()?);
+        return Ok(Box::new(tree.iter().map(|r| {
+            r.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .map_err(SnapshotError::from)
+        })));
     }
-    let bytes = std::fs::read(path).map_err(open_err)?;
-    decode(&bytes, skip_hash_check).map_err(|e| match e {
-        SnapshotError::EtcdSnapshot(_) => SnapshotError::EtcdSnapshot(path.display().to_string()),
-        other => other,
-    })
+    let file = || std::fs::File::open(path);
+    match entries_of(file, meta.len(), skip_hash_check) {
+        Ok(entries) => Ok(Box::new(entries)),
+        Err(SnapshotError::EtcdSnapshot(_)) => {
+            Err(SnapshotError::EtcdSnapshot(path.display().to_string()))
+        }
+        Err(SnapshotError::Io(e)) => Err(open_err(e)),
+        Err(other) => Err(other),
+    }
+}
+
+/// Reads the entries of a snapshot file (see [`open`]) into memory.
+pub fn read(path: &Path, skip_hash_check: bool) -> Result<Vec<Entry>, SnapshotError> {
+    open(path, skip_hash_check)?.collect()
 }
 
 /// What `etcdctl snapshot status` reports.
@@ -243,21 +219,22 @@ pub struct Status {
 
 /// The status of a snapshot file (the hash is not verified, as in etcd).
 pub fn status(path: &Path) -> Result<Status, SnapshotError> {
-    let entries = read(path, true)?;
     let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
     let mut digest = crc.digest();
-    let mut revision = 1;
-    for (k, v) in &entries {
-        digest.update(k);
-        digest.update(v);
+    let (mut revision, mut total_key) = (1, 0);
+    for entry in open(path, true)? {
+        let (k, v) = entry?;
+        digest.update(&k);
+        digest.update(&v);
         if k == keys::REVISION {
             revision = v.as_slice().try_into().map(i64::from_be_bytes).unwrap_or(1);
         }
+        total_key += 1;
     }
     Ok(Status {
         hash: digest.finalize(),
         revision,
-        total_key: entries.len(),
+        total_key,
         total_size: std::fs::metadata(path)?.len(),
     })
 }

@@ -78,6 +78,16 @@ impl StateView {
         self.revision
     }
 
+    /// The value of a key outside history (positions, revisions, leases, alarms) as the
+    /// view holds it.
+    pub fn outside_history(&self, key: &[u8]) -> Option<&IVec> {
+        let i = self
+            .outside_history
+            .binary_search_by(|(k, _)| k.as_ref().cmp(key))
+            .ok()?;
+        Some(&self.outside_history[i].1)
+    }
+
     /// Every entry of the view in key order. Walks the database; run it off the runtime.
     pub fn iter(&self) -> impl Iterator<Item = sled::Result<(IVec, IVec)>> + '_ {
         let start = [HISTORY_PREFIX];

@@ -71,6 +71,10 @@ pub const CLUSTER_ID: &[u8] = b"m/cluster_id";
 /// start, written by bootstrap, restore and `--force-new-cluster`, removed once raft is
 /// initialized. Local.
 pub const PENDING_MEMBERS: &[u8] = b"m/pending_members";
+/// Present while a raft snapshot is being installed (its value: the snapshot's log ID):
+/// the install replaces the state in several batches, and a member that stops before the
+/// last one redoes it from the snapshot file on its next start. Local.
+pub const INSTALL_PENDING: &[u8] = b"m/install_pending";
 
 /// Defines [`KeyKind`] and [`KeyKind::ALL`] from one list, so the list of kinds the tests
 /// walk cannot miss one.
@@ -112,6 +116,8 @@ key_kinds! {
     ClusterId,
     /// The membership raft is yet to be initialized with ([`PENDING_MEMBERS`]).
     PendingMembers,
+    /// A raft snapshot installation not finished yet ([`INSTALL_PENDING`]).
+    InstallPending,
 }
 
 /// How far a key travels beyond this member's state tree.
@@ -139,7 +145,10 @@ impl KeyKind {
             }
             KeyKind::Alarm | KeyKind::MemberAttributes => Reach::Cluster,
             KeyKind::Applied | KeyKind::Membership => Reach::RaftPosition,
-            KeyKind::MemberId | KeyKind::ClusterId | KeyKind::PendingMembers => Reach::Local,
+            KeyKind::MemberId
+            | KeyKind::ClusterId
+            | KeyKind::PendingMembers
+            | KeyKind::InstallPending => Reach::Local,
         }
     }
 }
@@ -200,6 +209,7 @@ pub fn classify(key: &[u8]) -> Result<KeyKind, UnknownKey> {
         MEMBER_ID => KeyKind::MemberId,
         CLUSTER_ID => KeyKind::ClusterId,
         PENDING_MEMBERS => KeyKind::PendingMembers,
+        INSTALL_PENDING => KeyKind::InstallPending,
         _ if is_member_attributes(key) => KeyKind::MemberAttributes,
         _ => return Err(UnknownKey(key.to_vec())),
     };
@@ -287,6 +297,7 @@ pub fn example(kind: KeyKind) -> Vec<u8> {
         KeyKind::MemberId => MEMBER_ID.to_vec(),
         KeyKind::ClusterId => CLUSTER_ID.to_vec(),
         KeyKind::PendingMembers => PENDING_MEMBERS.to_vec(),
+        KeyKind::InstallPending => INSTALL_PENDING.to_vec(),
     }
 }
 
@@ -308,6 +319,7 @@ mod tests {
         assert_eq!(MEMBER_ID, b"m/member_id");
         assert_eq!(CLUSTER_ID, b"m/cluster_id");
         assert_eq!(PENDING_MEMBERS, b"m/pending_members");
+        assert_eq!(INSTALL_PENDING, b"m/install_pending");
         assert_eq!(
             history(0x0102, 3),
             *b"k\0\0\0\0\0\0\x01\x02\0\0\0\0\0\0\0\x03"
@@ -337,6 +349,7 @@ mod tests {
             (MEMBER_ID, KeyKind::MemberId, Reach::Local),
             (CLUSTER_ID, KeyKind::ClusterId, Reach::Local),
             (PENDING_MEMBERS, KeyKind::PendingMembers, Reach::Local),
+            (INSTALL_PENDING, KeyKind::InstallPending, Reach::Local),
         ];
         for (key, kind, reach) in table {
             assert_eq!(classify(key), Ok(*kind), "{}", show(key));
