@@ -271,11 +271,13 @@ struct Times {
 /// After the member behind `rl` lost its leader at `lost`: polls a serializable Get until
 /// it is refused with `etcdserver: no leader`, checks that further require-leader requests
 /// are refused at once, and waits for both require-leader streams to end with that error.
-/// The watch without the metadata must still be open.
+/// The watch without the metadata must still be open, and a linearizable Get without it
+/// waits for a leader instead of failing.
 fn observe_loss(
     rt: &Runtime,
     flavor: Flavor,
     rl: &Client,
+    plain: &Client,
     streams: &mut Streams,
     lost: Instant,
 ) -> Times {
@@ -326,6 +328,15 @@ fn observe_loss(
             "{flavor:?}: refusing a require-leader {what} took {took:?}"
         );
     }
+
+    // Without the metadata a read waits for a leader, as etcd's ReadIndex does.
+    let mut plain_kv = plain.kv_client();
+    let waited = run_for(rt, Duration::from_secs(3), plain_kv.get("rl/", None));
+    assert!(
+        waited.is_err(),
+        "{flavor:?}: a linearizable Get without require-leader did not wait for a leader: \
+         {waited:?}"
+    );
 
     let watch = wait_end(
         rt,
@@ -432,7 +443,7 @@ fn stopped_peers(flavor: Flavor) -> Times {
         cluster.members[i].kill9();
     }
     let stopped = Instant::now();
-    let times = observe_loss(&rt, flavor, &rl, &mut streams, stopped);
+    let times = observe_loss(&rt, flavor, &rl, &plain, &mut streams, stopped);
 
     // The peers come back: require-leader requests are served again, and the plain watch
     // goes on delivering.
@@ -491,7 +502,7 @@ fn isolated_leader(flavor: Flavor) -> Times {
     net.isolate(old, &majority)
         .unwrap_or_else(|e| panic!("cannot cut the leader off: {e}"));
     let cut = Instant::now();
-    let times = observe_loss(&rt, flavor, &rl, &mut streams, cut);
+    let times = observe_loss(&rt, flavor, &rl, &plain, &mut streams, cut);
 
     net.heal(old)
         .unwrap_or_else(|e| panic!("cannot heal the partition: {e}"));

@@ -119,20 +119,58 @@ impl<C: Confirm> ReadBarrier<C> {
     }
 }
 
+/// How long a leader without a quorum waits before it asks its quorum again.
+const QUORUM_RETRY: Duration = Duration::from_millis(100);
+
 impl Confirm for RaftConfirm {
+    /// Without a leader the round waits for one (bounded by the round limit, so the read
+    /// ends with `request timed out`), as etcd's ReadIndex waits; only requests that ask
+    /// for a leader fail fast (see `api::require_leader`).
     async fn confirm(&self) -> Result<()> {
-        match self.raft.ensure_linearizable().await {
-            Ok(_) => Ok(()),
-            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => match f.leader_id {
-                Some(leader) => self.follower_read(leader).await,
-                None => Err(EtcdError::NoLeader),
-            },
-            Err(e) => Err(crate::raft_errors::from_read(e)),
+        loop {
+            match self.raft.ensure_linearizable().await {
+                Ok(_) => return Ok(()),
+                Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
+                    match f.leader_id {
+                        // An unreachable leader: wait until another one is elected.
+                        Some(leader) => match self.follower_read(leader).await {
+                            Err(EtcdError::NoLeader) => self.wait_for_leader(Some(leader)).await?,
+                            done => return done,
+                        },
+                        None => self.wait_for_leader(None).await?,
+                    }
+                }
+                // A leader cut off from its quorum: etcd's steps down and the read waits
+                // for the next leader. Ours retries until a quorum answers or another
+                // member leads.
+                Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_))) => {
+                    let me = self.raft.metrics().borrow().id;
+                    let _ = self
+                        .raft
+                        .wait(Some(QUORUM_RETRY))
+                        .metrics(|m| m.current_leader != Some(me), "another leader")
+                        .await;
+                }
+                Err(e) => return Err(crate::raft_errors::from_read(e)),
+            }
         }
     }
 }
 
 impl RaftConfirm {
+    /// Waits until raft knows a leader other than `not`.
+    async fn wait_for_leader(&self, not: Option<u64>) -> Result<()> {
+        self.raft
+            .wait(None)
+            .metrics(
+                |m| m.current_leader.is_some() && m.current_leader != not,
+                "a leader",
+            )
+            .await
+            .map(|_| ())
+            .map_err(|_| EtcdError::Stopped)
+    }
+
     /// On a follower: asks the leader for its read index and waits until this member has
     /// applied up to it (etcd's ReadIndex).
     async fn follower_read(&self, leader: u64) -> Result<()> {

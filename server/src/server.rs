@@ -59,8 +59,11 @@ pub struct EtcdServer {
     reads: ReadBarrier,
     term: AtomicU64,
     /// The leader as clients see it (0: none): raft's, except that a leader cut off from
-    /// its quorum counts as none (see `tasks::follow_raft`).
+    /// its quorum, or a follower not hearing from its leader, counts as none (see
+    /// `tasks::follow_raft`).
     leader: tokio::sync::watch::Sender<u64>,
+    /// The last leader whose AppendEntries this member took, and when.
+    leader_contact: parking_lot::Mutex<Option<(u64, Instant)>>,
 }
 
 impl EtcdServer {
@@ -85,6 +88,7 @@ impl EtcdServer {
             reads,
             term: AtomicU64::new(0),
             leader: tokio::sync::watch::Sender::new(0),
+            leader_contact: parking_lot::Mutex::new(None),
         })
     }
 
@@ -111,6 +115,19 @@ impl EtcdServer {
             *l = leader.unwrap_or(0);
             changed
         });
+    }
+
+    /// Records that `leader`'s AppendEntries (a heartbeat or entries) was taken.
+    pub fn heard_from_leader(&self, leader: u64) {
+        *self.leader_contact.lock() = Some((leader, Instant::now()));
+    }
+
+    /// When this member last took an AppendEntries from `leader`.
+    pub fn last_heard_from(&self, leader: u64) -> Option<Instant> {
+        match *self.leader_contact.lock() {
+            Some((l, at)) if l == leader => Some(at),
+            _ => None,
+        }
     }
 
     /// Current raft term.

@@ -27,12 +27,21 @@ use crate::server::EtcdServer;
 /// request timeout) and gives up the lessor. Raft itself hands over once a higher term
 /// reaches it. openraft reports metrics on every tick (1.5 heartbeats), so the time since
 /// the last quorum acknowledgement is re-checked that often.
+///
+/// A follower likewise reports no leader once it has taken nothing from its leader for an
+/// election timeout, as etcd's follower does when its election timer fires. openraft's own
+/// timer is not that: it adds two election timeouts to a follower's next election after a
+/// vote this member refused for a shorter log, long after it mattered, and clients
+/// requiring a leader would wait that much longer to be told.
 pub async fn follow_raft(server: Arc<EtcdServer>, election: Duration, mut was_member: bool) {
     let mut metrics = server.raft.metrics();
     let me = server.identity.member_id;
     let mut was_leader = false;
     // (term, when this member was first seen leading in it)
     let mut leading_since: Option<(u64, Instant)> = None;
+    // (leader, when this member first saw it lead)
+    let mut following_since: Option<(u64, Instant)> = None;
+    let mut recheck = tokio::time::interval(election / 10);
     loop {
         let (term, raft_leader, since_quorum_ack, in_membership, any_members) = {
             let m = metrics.borrow_and_update();
@@ -57,9 +66,21 @@ pub async fn follow_raft(server: Arc<EtcdServer>, election: Duration, mut was_me
                 tracing::warn!(target: "raft", "raft.node: {me:x} stepped down to follower since quorum is not active ({silent:?} without a quorum) at term {term}");
             }
             raft_leader.filter(|_| silent <= election)
-        } else {
+        } else if let Some(l) = raft_leader {
             leading_since = None;
-            raft_leader
+            let since = match following_since {
+                Some((f, at)) if f == l => at,
+                _ => following_since.insert((l, Instant::now())).1,
+            };
+            let heard = server.last_heard_from(l).map_or(since, |at| at.max(since));
+            let silent = heard.elapsed();
+            if silent > election && server.leader() == l {
+                tracing::warn!(target: "raft", "raft.node: {me:x} has not heard from leader {l:x} for {silent:?} at term {term}");
+            }
+            raft_leader.filter(|_| silent <= election)
+        } else {
+            (leading_since, following_since) = (None, None);
+            None
         };
         if in_membership {
             was_member = true;
@@ -94,8 +115,11 @@ pub async fn follow_raft(server: Arc<EtcdServer>, election: Duration, mut was_me
             }
             was_leader = is_leader;
         }
-        if metrics.changed().await.is_err() {
-            return;
+        tokio::select! {
+            changed = metrics.changed() => if changed.is_err() {
+                return;
+            },
+            _ = recheck.tick() => {}
         }
     }
 }

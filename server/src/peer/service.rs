@@ -11,6 +11,7 @@ use etcd_proto::raftpeerpb::{
     CampaignRequest, CampaignResponse, RaftMessage, ReadIndexRequest, ReadIndexResponse,
 };
 use etcd_proto::raftrequestpb::{RaftRequest, RaftResponse};
+use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse};
 use tonic::{Request, Response, Status};
 
 use super::client::{CLUSTER_HEADER, FROM_HEADER, MAX_PEER_MESSAGE};
@@ -18,6 +19,7 @@ use super::error::{status, PeerError, Refusal};
 use super::{decode, encode};
 use crate::api::v3::cluster::ClusterService;
 use crate::error::EtcdError;
+use crate::raft::types::TypeConfig;
 use crate::server::EtcdServer;
 use etcd_proto::etcdserverpb::cluster_server::ClusterServer;
 
@@ -92,8 +94,16 @@ impl RaftPeer for PeerService {
         req: Request<RaftMessage>,
     ) -> Result<Response<RaftMessage>, Status> {
         self.check_sender(&req, Senders::Cluster)?;
-        let rpc = decode(&req.into_inner().payload)?;
-        reply(&self.server.raft.append_entries(rpc).await)
+        let rpc: AppendEntriesRequest<TypeConfig> = decode(&req.into_inner().payload)?;
+        let sender = rpc.vote.leader_id().voted_for();
+        let res = self.server.raft.append_entries(rpc).await;
+        // Taken as this member's leader's word: what tells a follower its leader is alive.
+        if let (Some(leader), Ok(r)) = (sender, &res) {
+            if !matches!(r, AppendEntriesResponse::HigherVote(_)) {
+                self.server.heard_from_leader(leader);
+            }
+        }
+        reply(&res)
     }
 
     async fn vote(&self, req: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
