@@ -13,8 +13,8 @@ mode=${1:-1}
 members=$mode
 [ "$mode" = memory ] && members=1
 cargo build --release --bins >/dev/null
-ours=target/release/etcd
-bench=target/release/etcd-benchmark
+ours=${CARGO_TARGET_DIR:-target}/release/etcd
+bench=${CARGO_TARGET_DIR:-target}/release/etcd-benchmark
 work=$(mktemp -d)
 # Members are started inside command substitutions, so their PIDs are recorded in a file.
 trap 'xargs -r kill -9 < "$work/pids" 2>/dev/null || true; rm -rf "$work"' EXIT

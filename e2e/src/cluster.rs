@@ -54,6 +54,33 @@ impl Cluster {
         Cluster::of_spawned(members)
     }
 
+    /// Members of `flavor`, one on each host of `net` (see [`crate::netns`]), with `extra`
+    /// flags, once every one is healthy.
+    pub fn on_network(
+        net: &crate::netns::Network,
+        n: usize,
+        flavor: Flavor,
+        extra: &[&str],
+    ) -> Cluster {
+        let ports: Vec<Ports> = (0..n).map(|i| Ports::on(net.host(i))).collect();
+        let initial = initial_cluster(&ports);
+        let members = ports
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| {
+                Member::spawn_under(
+                    &net.launcher(i),
+                    flavor,
+                    &format!("m{i}"),
+                    p,
+                    &initial,
+                    extra,
+                )
+            })
+            .collect();
+        Cluster::of_spawned(members)
+    }
+
     /// A cluster of members already spawned, once every one is healthy.
     pub fn of_spawned(members: Vec<Member>) -> Cluster {
         let mut cluster = Cluster { members };

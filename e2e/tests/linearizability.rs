@@ -28,13 +28,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use etcd_client::Client;
-use etcd_e2e::cluster::{initial_cluster, Cluster};
+use etcd_e2e::cluster::Cluster;
 use etcd_e2e::history::History;
 use etcd_e2e::nemesis::Nemesis;
 use etcd_e2e::netns::Network;
 use etcd_e2e::watch_log::{self, WatchLog};
 use etcd_e2e::workload::{self, Setup};
-use etcd_e2e::{verdict, Flavor, Member, Ports};
+use etcd_e2e::{verdict, Flavor, Member};
 
 const DEFAULT_SEED: u64 = 9_2024;
 const DEFAULT_SECONDS: u64 = 60;
@@ -102,17 +102,7 @@ fn run(members: usize, seed: u64, seconds: u64) {
     );
     let net =
         Network::new(members).unwrap_or_else(|e| panic!("cannot build the run's network: {e}"));
-    let ports: Vec<Ports> = (0..members).map(|i| Ports::on(net.host(i))).collect();
-    let initial = initial_cluster(&ports);
-    let spawned = ports
-        .into_iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let launcher = net.launcher(i);
-            Member::spawn_under(&launcher, Flavor::Ours, &format!("m{i}"), p, &initial, &[])
-        })
-        .collect();
-    let cluster = Cluster::of_spawned(spawned);
+    let cluster = Cluster::on_network(&net, members, Flavor::Ours, &[]);
     let endpoints: Vec<String> = cluster.members.iter().map(Member::endpoint).collect();
 
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -8,10 +8,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use etcd_e2e::cluster::{initial_cluster, Cluster, Status};
+use etcd_e2e::cluster::{Cluster, Status};
 use etcd_e2e::load::{assert_has_all, Load};
 use etcd_e2e::netns::Network;
-use etcd_e2e::{Flavor, Member, Ports};
+use etcd_e2e::{Flavor, Member};
 
 /// Polls `check` every 100 ms until it gives a value, panicking with `what` after `limit`.
 fn wait_for<T>(limit: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
@@ -37,23 +37,7 @@ fn everything_on(member: &Member) -> serde_json::Value {
 fn isolated_leader_steps_down_and_the_majority_goes_on() {
     let net = Network::new(3)
         .unwrap_or_else(|e| panic!("cannot build the partition test's network: {e}"));
-    let ports: Vec<Ports> = (0..3).map(|i| Ports::on(net.host(i))).collect();
-    let initial = initial_cluster(&ports);
-    let members = ports
-        .into_iter()
-        .enumerate()
-        .map(|(i, p)| {
-            Member::spawn_under(
-                &net.launcher(i),
-                Flavor::Ours,
-                &format!("m{i}"),
-                p,
-                &initial,
-                &[],
-            )
-        })
-        .collect();
-    let cluster = Cluster::of_spawned(members);
+    let cluster = Cluster::on_network(&net, 3, Flavor::Ours, &[]);
     let old = cluster.leader(Duration::from_secs(10));
     let majority: Vec<usize> = (0..3).filter(|&i| i != old).collect();
     let old_member = &cluster.members[old];

@@ -29,9 +29,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_stream::StreamExt;
 
-use etcd_e2e::cluster::{initial_cluster, Cluster};
+use etcd_e2e::cluster::Cluster;
 use etcd_e2e::netns::Network;
-use etcd_e2e::{Flavor, Member, Ports};
+use etcd_e2e::Flavor;
 
 /// What etcd answers a require-leader request on a member without a leader.
 const NO_LEADER: &str = "etcdserver: no leader";
@@ -464,23 +464,7 @@ fn streams_requiring_a_leader_end_when_the_peers_stop() {
 
 /// Three members of `flavor`, each on a host of `net`, with `extra` flags.
 fn namespaced_cluster(net: &Network, flavor: Flavor, extra: &[&str]) -> Cluster {
-    let ports: Vec<Ports> = (0..3).map(|i| Ports::on(net.host(i))).collect();
-    let initial = initial_cluster(&ports);
-    let members = ports
-        .into_iter()
-        .enumerate()
-        .map(|(i, p)| {
-            Member::spawn_under(
-                &net.launcher(i),
-                flavor,
-                &format!("m{i}"),
-                p,
-                &initial,
-                extra,
-            )
-        })
-        .collect();
-    Cluster::of_spawned(members)
+    Cluster::on_network(net, 3, flavor, extra)
 }
 
 fn network() -> Network {

@@ -14,6 +14,7 @@ pub mod go_duration;
 pub mod leader_transfer;
 pub mod lease;
 pub mod logging;
+pub mod memory;
 pub mod metrics;
 pub mod mvcc;
 pub mod peer;

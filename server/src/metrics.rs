@@ -1,5 +1,7 @@
 //! Prometheus metrics under etcd's metric names, computed when scraped.
 
+mod process;
+
 use std::fmt::Write;
 
 use crate::server::EtcdServer;
@@ -90,5 +92,6 @@ pub fn render(server: &EtcdServer) -> String {
         "Current backend storage quota size in bytes.",
         server.limits.quota_bytes,
     );
+    process::render(&mut out);
     out
 }

@@ -400,6 +400,34 @@ mod tests {
         m
     }
 
+    /// Member 2 with a lease of its own (replaced by any snapshot), and its local keys.
+    async fn receiver() -> (Member, Vec<(Vec<u8>, Vec<u8>)>) {
+        let mut b = Member::new(2);
+        b.apply(vec![Request::LeaseGrant(LeaseGrantRequest {
+            ttl: 60,
+            id: 8,
+        })])
+        .await;
+        let own = b
+            .tree()
+            .into_iter()
+            .filter(|(k, _)| !keys::reach(k).unwrap().in_snapshot())
+            .collect();
+        (b, own)
+    }
+
+    /// What a receiver holding `own` holds after installing `a`'s snapshot, in key order.
+    fn installed(a: &Member, own: Vec<(Vec<u8>, Vec<u8>)>) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut expected: Vec<_> = a
+            .tree()
+            .into_iter()
+            .filter(|(k, _)| keys::reach(k).unwrap().in_snapshot())
+            .chain(own)
+            .collect();
+        expected.sort();
+        expected
+    }
+
     #[tokio::test]
     async fn the_writers_write_every_kind_and_nothing_unknown() {
         let m = member_with_every_kind().await;
@@ -424,26 +452,10 @@ mod tests {
             all_kinds(keys::Reach::in_snapshot)
         );
 
-        let mut b = Member::new(2);
-        b.apply(vec![Request::LeaseGrant(LeaseGrantRequest {
-            ttl: 60,
-            id: 8,
-        })])
-        .await;
-        let own: Vec<_> = b
-            .tree()
-            .into_iter()
-            .filter(|(k, _)| !keys::reach(k).unwrap().in_snapshot())
-            .collect();
+        let (mut b, own) = receiver().await;
         assert_eq!(own.len(), 3, "member ID, cluster ID, pending members");
         b.receive(snapshot).await.unwrap();
-        let mut expected: Vec<_> = a
-            .tree()
-            .into_iter()
-            .filter(|(k, _)| keys::reach(k).unwrap().in_snapshot())
-            .chain(own)
-            .collect();
-        expected.sort();
+        let expected = installed(&a, own);
         assert_eq!(
             b.tree(),
             expected,
@@ -461,17 +473,7 @@ mod tests {
     async fn an_interrupted_install_is_redone_at_start() {
         let mut a = member_with_every_kind().await;
         a.sm.build_snapshot().await.unwrap();
-        let mut b = Member::new(2);
-        b.apply(vec![Request::LeaseGrant(LeaseGrantRequest {
-            ttl: 60,
-            id: 8,
-        })])
-        .await;
-        let own: Vec<_> = b
-            .tree()
-            .into_iter()
-            .filter(|(k, _)| !keys::reach(k).unwrap().in_snapshot())
-            .collect();
+        let (b, own) = receiver().await;
         // As a stop half-way leaves it: the snapshot is current, the marker is in, and
         // the state is neither the old nor the new one.
         std::fs::create_dir_all(b.sm.snap.current().parent().unwrap()).unwrap();
@@ -481,13 +483,7 @@ mod tests {
         tree.remove(keys::REVISION).unwrap();
         let redone = snapshot_install::finish_interrupted(&b.state.backend, &b.sm.snap).unwrap();
         assert!(redone);
-        let mut expected: Vec<_> = a
-            .tree()
-            .into_iter()
-            .filter(|(k, _)| keys::reach(k).unwrap().in_snapshot())
-            .chain(own)
-            .collect();
-        expected.sort();
+        let expected = installed(&a, own);
         assert_eq!(b.tree(), expected);
         assert!(!snapshot_install::finish_interrupted(&b.state.backend, &b.sm.snap).unwrap());
     }

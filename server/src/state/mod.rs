@@ -88,8 +88,11 @@ impl KvState {
     /// the copy); both wait only while the caught-up copy is swapped in.
     pub fn defragment(&self) -> Result<(), crate::storage::BackendError> {
         let _exclusive = self.maintenance.blocking_write();
-        self.backend
-            .defragment(|| self.mvcc.write(), |mvcc, tree| mvcc.replace_tree(tree))
+        let done = self
+            .backend
+            .defragment(|| self.mvcc.write(), |mvcc, tree| mvcc.replace_tree(tree));
+        crate::memory::release_free_memory();
+        done
     }
 }
 

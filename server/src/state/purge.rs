@@ -39,11 +39,21 @@ impl KvState {
 
 /// Runs for the life of the member.
 pub async fn run(state: Arc<KvState>) {
+    let mut purging = false;
     loop {
         let s = state.clone();
         let purged = tokio::task::spawn_blocking(move || s.purge_step(PURGE_CHUNK)).await;
         let pause = match purged {
-            Ok(Ok(n)) if n > 0 => STEP_PAUSE,
+            Ok(Ok(n)) if n > 0 => {
+                purging = true;
+                STEP_PAUSE
+            }
+            Ok(Ok(_)) if purging => {
+                // A compaction's purge is over: what it freed goes back to the system.
+                purging = false;
+                let _ = tokio::task::spawn_blocking(crate::memory::release_free_memory).await;
+                IDLE_CHECK
+            }
             Ok(Ok(_)) => IDLE_CHECK,
             Ok(Err(e)) => {
                 tracing::warn!(target: "mvcc", "failed to delete compacted records: {e}");

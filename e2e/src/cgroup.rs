@@ -1,0 +1,113 @@
+//! A memory cgroup around a member, as a pod's memory limit (or `docker run --memory`)
+//! puts one: the kernel reclaims page cache first and OOM-kills the process when what it
+//! cannot reclaim passes the limit.
+//!
+//! Uses the cgroup v1 memory controller at `/sys/fs/cgroup/memory` (what this machine
+//! mounts; Docker's `--memory` sets the same `memory.limit_in_bytes`), or cgroup v2 at
+//! `/sys/fs/cgroup` (`memory.max`) where that is the hierarchy. Needs root. The group is
+//! removed on drop, once the process in it has exited.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static GROUPS: AtomicUsize = AtomicUsize::new(0);
+
+/// One memory cgroup with a limit.
+pub struct MemoryLimit {
+    dir: PathBuf,
+    v2: bool,
+}
+
+fn write(path: &Path, value: &str) -> std::io::Result<()> {
+    std::fs::write(path, value).map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("writing {value:?} to {}: {e}", path.display()),
+        )
+    })
+}
+
+impl MemoryLimit {
+    /// A new cgroup limited to `bytes` of memory (swap included where the kernel
+    /// accounts it, so the limit cannot be dodged by swapping).
+    pub fn new(bytes: u64) -> std::io::Result<MemoryLimit> {
+        let name = format!(
+            "etcd-e2e-{}-{}",
+            std::process::id(),
+            GROUPS.fetch_add(1, Ordering::Relaxed)
+        );
+        let v1 = Path::new("/sys/fs/cgroup/memory");
+        let (dir, v2) = if v1.join("memory.limit_in_bytes").exists() {
+            (v1.join(&name), false)
+        } else {
+            (Path::new("/sys/fs/cgroup").join(&name), true)
+        };
+        std::fs::create_dir(&dir)?;
+        let group = MemoryLimit { dir, v2 };
+        if v2 {
+            write(&group.dir.join("memory.max"), &bytes.to_string())?;
+            let _ = write(&group.dir.join("memory.swap.max"), "0");
+        } else {
+            write(&group.dir.join("memory.limit_in_bytes"), &bytes.to_string())?;
+            let memsw = group.dir.join("memory.memsw.limit_in_bytes");
+            if memsw.exists() {
+                write(&memsw, &bytes.to_string())?;
+            }
+        }
+        Ok(group)
+    }
+
+    /// Moves process `pid` (all its threads) into the group.
+    pub fn add(&self, pid: u32) -> std::io::Result<()> {
+        write(&self.dir.join("cgroup.procs"), &pid.to_string())
+    }
+
+    /// How many processes of the group the kernel has OOM-killed.
+    pub fn oom_kills(&self) -> u64 {
+        let file = if self.v2 {
+            "memory.events"
+        } else {
+            "memory.oom_control"
+        };
+        std::fs::read_to_string(self.dir.join(file))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("oom_kill "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// The most memory the group has been charged (page cache included), in bytes.
+    pub fn peak(&self) -> u64 {
+        let file = if self.v2 {
+            "memory.peak"
+        } else {
+            "memory.max_usage_in_bytes"
+        };
+        std::fs::read_to_string(self.dir.join(file))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for MemoryLimit {
+    fn drop(&mut self) {
+        // Fails while a process is still inside; the test kills its members first.
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// Resident memory of process `pid` in bytes (`VmRSS`), or None once it is gone.
+pub fn rss(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
