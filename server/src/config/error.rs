@@ -32,6 +32,12 @@ pub enum ConfigError {
     InitialCluster(String),
     #[error("error parsing CompactionRetention: {0}")]
     CompactionRetention(String),
+    #[error("{0}")]
+    CipherSuite(#[from] crate::tls::ciphers::CipherSuiteError),
+    #[error(
+        "AllowedCN and AllowedHostname are mutually exclusive (cn={cn:?}, hostname={hostname:?})"
+    )]
+    AllowedCnAndHostname { cn: String, hostname: String },
 }
 
 impl ConfigError {
@@ -39,7 +45,10 @@ impl ConfigError {
     pub fn report(&self) -> ExitCode {
         let now = chrono::Local::now().format("%Y-%m-%d %H:%M:%S%.6f");
         match self {
-            ConfigError::InitialCluster(_) | ConfigError::CompactionRetention(_) => {
+            ConfigError::InitialCluster(_)
+            | ConfigError::CompactionRetention(_)
+            | ConfigError::CipherSuite(_)
+            | ConfigError::AllowedCnAndHostname { .. } => {
                 eprintln!("{now} C | etcdmain: {self}")
             }
             _ => eprintln!("{now} E | etcdmain: error verifying flags, {self}. See 'etcd --help'."),
