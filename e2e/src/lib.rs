@@ -13,6 +13,7 @@ pub mod lossyfs;
 pub mod nemesis;
 pub mod netns;
 pub mod normalise;
+pub mod pki;
 pub mod verdict;
 pub mod wait;
 pub mod watch_log;
@@ -89,6 +90,8 @@ pub struct Ports {
     pub peer: u16,
     /// `http`, or `https` for a member serving clients over TLS.
     pub client_scheme: &'static str,
+    /// `http`, or `https` for a member talking to its peers over TLS.
+    pub peer_scheme: &'static str,
 }
 
 impl Ports {
@@ -99,6 +102,7 @@ impl Ports {
             client: free_port(),
             peer: free_port(),
             client_scheme: "http",
+            peer_scheme: "http",
         }
     }
     /// etcd's default ports on `host` (an address of a host of its own, see [`netns`]).
@@ -108,13 +112,14 @@ impl Ports {
             client: 2379,
             peer: 2380,
             client_scheme: "http",
+            peer_scheme: "http",
         }
     }
     pub fn client_url(&self) -> String {
         format!("{}://{}:{}", self.client_scheme, self.host, self.client)
     }
     pub fn peer_url(&self) -> String {
-        format!("http://{}:{}", self.host, self.peer)
+        format!("{}://{}:{}", self.peer_scheme, self.host, self.peer)
     }
 }
 
@@ -154,6 +159,12 @@ impl Member {
         m.ctl_flags = ctl_flags.iter().map(|s| s.to_string()).collect();
         m.wait_healthy(Duration::from_secs(30));
         m
+    }
+
+    /// Sets the flags etcdctl needs to reach the member (`--cacert`, ...), e.g. before
+    /// waiting for a member spawned with TLS flags.
+    pub fn set_ctl_flags(&mut self, flags: &[&str]) {
+        self.ctl_flags = flags.iter().map(|s| s.to_string()).collect();
     }
 
     /// Starts one member of a statically configured cluster and waits until it is healthy.
