@@ -9,6 +9,8 @@
 //!   joins;
 //! - auto-TLS: three of ours with `--auto-tls --peer-auto-tls` form a cluster and keep their
 //!   generated certificates (same files, same bytes) across a restart of all members;
+//! - bad TLS flags (https URLs without a key pair, an unknown cipher suite, an allowed CN
+//!   with an allowed hostname, a missing certificate file) stop start-up with etcd's line;
 //! - rotation: a member's certificate files replaced by a new certificate (same CA, another
 //!   serial) are served by the next connection, on ours and on Debian's etcd.
 
@@ -18,7 +20,10 @@ use std::time::Duration;
 
 use etcd_e2e::cluster::{initial_cluster, Cluster};
 use etcd_e2e::pki::{Pki, Usage};
-use etcd_e2e::{etcdctl_with, raw_transcript, wait, Flavor, Member, Ports, DEBIAN_ETCDCTL};
+use etcd_e2e::{
+    etcdctl_with, failing_start, free_port, raw_transcript, wait, Flavor, Member, Ports,
+    DEBIAN_ETCDCTL,
+};
 
 const LOCAL: [&str; 2] = ["127.0.0.1", "localhost"];
 
@@ -382,4 +387,63 @@ fn a_replaced_certificate_is_served_by_the_next_connection() {
     let ours = rotation(Flavor::Ours);
     assert_eq!(ours, ("serial=64".to_string(), "serial=C8".to_string()));
     assert_eq!(ours, rotation(Flavor::Reference));
+}
+
+#[test]
+fn bad_tls_flags_stop_start_up_with_etcds_error() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let client = format!("https://127.0.0.1:{}", free_port());
+    let peer = format!("https://127.0.0.1:{}", free_port());
+    let plain_client = format!("http://127.0.0.1:{}", free_port());
+    let plain_peer = format!("http://127.0.0.1:{}", free_port());
+    let urls = |client: &str, peer: &str| {
+        vec![
+            format!("--listen-client-urls={client}"),
+            format!("--advertise-client-urls={client}"),
+            format!("--listen-peer-urls={peer}"),
+            format!("--initial-advertise-peer-urls={peer}"),
+            format!("--initial-cluster=default={peer}"),
+        ]
+    };
+    let with = |mut base: Vec<String>, more: &[String]| {
+        base.extend(more.iter().cloned());
+        base
+    };
+    let peer_files = [
+        format!("--peer-cert-file={}", pki.path("server.crt")),
+        format!("--peer-key-file={}", pki.path("server.key")),
+    ];
+    let cases: Vec<Vec<String>> = vec![
+        urls(&client, &plain_peer),
+        urls(&plain_client, &peer),
+        with(
+            urls(&plain_client, &plain_peer),
+            &["--cipher-suites=TLS_FOO".into()],
+        ),
+        with(
+            urls(&plain_client, &peer),
+            &[
+                peer_files[0].clone(),
+                peer_files[1].clone(),
+                "--peer-cert-allowed-cn=a".into(),
+                "--peer-cert-allowed-hostname=b".into(),
+            ],
+        ),
+        with(
+            urls(&client, &plain_peer),
+            &[
+                "--cert-file=/nonexistent.crt".into(),
+                "--key-file=/nonexistent.crt".into(),
+            ],
+        ),
+    ];
+    for (i, args) in cases.iter().enumerate() {
+        let data = format!("--data-dir={}", dir.path().join(format!("d{i}")).display());
+        let args: Vec<&str> = strs(args).into_iter().chain([data.as_str()]).collect();
+        let ours = failing_start(Flavor::Ours, &args, &[], dir.path());
+        let etcd = failing_start(Flavor::Reference, &args, &[], dir.path());
+        assert_eq!(ours.0, 1, "{args:?}: {:?}", ours.1);
+        assert_eq!(ours, etcd, "{args:?} (left: ours)");
+    }
 }

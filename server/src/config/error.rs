@@ -43,15 +43,17 @@ pub enum ConfigError {
 impl ConfigError {
     /// Prints the error as etcd's `etcdmain` logs it and gives the exit status (1).
     pub fn report(&self) -> ExitCode {
-        let now = chrono::Local::now().format("%Y-%m-%d %H:%M:%S%.6f");
         match self {
             ConfigError::InitialCluster(_)
             | ConfigError::CompactionRetention(_)
             | ConfigError::CipherSuite(_)
             | ConfigError::AllowedCnAndHostname { .. } => {
-                eprintln!("{now} C | etcdmain: {self}")
+                crate::logging::critical("etcdmain", self)
             }
-            _ => eprintln!("{now} E | etcdmain: error verifying flags, {self}. See 'etcd --help'."),
+            _ => {
+                let now = chrono::Local::now().format("%Y-%m-%d %H:%M:%S%.6f");
+                eprintln!("{now} E | etcdmain: error verifying flags, {self}. See 'etcd --help'.")
+            }
         }
         ExitCode::from(1)
     }
