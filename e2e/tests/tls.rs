@@ -300,6 +300,34 @@ fn a_peer_tls_cluster_refuses_members_without_an_allowed_certificate() {
     let list = m[1].ctl_ok(&["member", "list"]);
     let m3 = list.lines().find(|l| l.contains(&peer)).expect("m3 listed");
     assert!(m3.contains("unstarted"), "{list}");
+
+    // The same member with a certificate of the CA and the allowed CN joins over TLS and
+    // receives the data through raft.
+    pki.leaf("ca", "m3", "member", &LOCAL, Usage::Both, 13);
+    let mut flags = peer_flags(&pki, "m3");
+    flags.push("--initial-cluster-state=existing".into());
+    let mut fourth = Member::spawn_in_cluster(Flavor::Ours, "m3", ports, &initial, &strs(&flags));
+    fourth.wait_healthy(Duration::from_secs(30));
+    wait::until(Duration::from_secs(20), "k replicated to m3", || {
+        fourth
+            .etcdctl(&["get", "k", "--print-value-only", "--consistency=s"])
+            .stdout
+            .starts_with(b"over-tls")
+    });
+
+    // m0's peer certificate replaced on disk (same CA, another serial): its peer URL serves
+    // the new one on the next connection, and the cluster keeps replicating.
+    let peer_addr = format!("127.0.0.1:{}", m[0].ports.peer);
+    assert_eq!(serial(&served_certificate(&peer_addr)), "serial=0A");
+    pki.leaf("ca", "m0", "member", &LOCAL, Usage::Both, 30);
+    wait::until(
+        Duration::from_secs(10),
+        "m0's new peer certificate served",
+        || serial(&served_certificate(&peer_addr)) == "serial=1E",
+    );
+    m[1].ctl_ok(&["put", "k", "after-rotation"]);
+    let got = m[0].ctl_ok(&["get", "k", "--print-value-only"]);
+    assert_eq!(got.trim(), "after-rotation");
 }
 
 /// The files auto-TLS made for member `m` (client and peer), with their bytes.
