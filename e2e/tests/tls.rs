@@ -5,8 +5,8 @@
 //!   same exit statuses and errors;
 //! - peers: three of ours with peer TLS, `--peer-client-cert-auth` and
 //!   `--peer-cert-allowed-cn` form a cluster and replicate writes; a fourth process with a
-//!   certificate from another CA or with another CN is refused at the handshake and never
-//!   joins;
+//!   certificate from another CA, with another CN or for another address is refused and
+//!   never joins;
 //! - auto-TLS: three of ours with `--auto-tls --peer-auto-tls` form a cluster and keep their
 //!   generated certificates (same files, same bytes) across a restart of all members;
 //! - one member listening on an `https://` and an `http://` client URL serves each, with
@@ -252,13 +252,17 @@ fn a_peer_tls_cluster_refuses_members_without_an_allowed_certificate() {
     assert_eq!(got.trim(), "over-tls");
 
     // The peer URL answers HTTP to a member's certificate and refuses, at the handshake,
-    // one from another CA (CN right) and one from the CA with another CN.
+    // one from another CA (CN right) and one from the CA with another CN; and, right after
+    // it, one issued for another address.
     pki.leaf("other-ca", "foreign", "member", &LOCAL, Usage::Both, 20);
     pki.leaf("ca", "intruder", "intruder", &LOCAL, Usage::Both, 21);
+    // etcd's peer listener also checks a member's certificate against the address it
+    // connects from: this one names only 10.0.0.1.
+    pki.leaf("ca", "elsewhere", "member", &["10.0.0.1"], Usage::Both, 22);
     let peer_url = m[0].ports.peer_url();
     let (status, _) = curl(&peer_url, &curl_flags(&pki, "m1"));
     assert_eq!(status, 0, "a member's certificate is refused");
-    for stranger in ["foreign", "intruder"] {
+    for stranger in ["foreign", "intruder", "elsewhere"] {
         let (status, _) = curl(&peer_url, &curl_flags(&pki, stranger));
         assert_ne!(status, 0, "{stranger} got through the handshake");
     }
@@ -277,7 +281,7 @@ fn a_peer_tls_cluster_refuses_members_without_an_allowed_certificate() {
         .expect("ETCD_INITIAL_CLUSTER")
         .trim_matches('"')
         .to_string();
-    for stranger in ["foreign", "intruder"] {
+    for stranger in ["foreign", "intruder", "elsewhere"] {
         let mut flags = peer_flags(&pki, stranger);
         flags.push("--initial-cluster-state=existing".into());
         let mut fourth =

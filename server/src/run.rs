@@ -285,14 +285,14 @@ fn serve(
     tls: &MemberTls,
 ) {
     let addr = url_string(url);
-    let config = match (url.scheme(), what) {
-        ("https", "peer") => tls.peer.clone(),
-        ("https", _) => tls.client.clone(),
-        _ => None,
+    let (config, check_san) = match (url.scheme(), what) {
+        ("https", "peer") => (tls.peer.clone(), tls.peer_check_san),
+        ("https", _) => (tls.client.clone(), false),
+        _ => (None, false),
     };
     tokio::spawn(async move {
         let served = match config {
-            Some(config) => match TlsListener::new(listener, config) {
+            Some(config) => match TlsListener::new(listener, config, check_san) {
                 Ok(listener) => axum::serve(listener, router).await,
                 Err(e) => Err(e),
             },

@@ -166,7 +166,7 @@ pub const SECTIONS: &[(&str, &[Flag])] = &[
             v("experimental-backend-bbolt-freelist-type", "array", A, "ExperimentalBackendFreelistType specifies the type of freelist that boltdb backend uses(array and map are supported types)."),
             b("experimental-enable-lease-checkpoint", "false", A, "Enable to persist lease remaining TTL to prevent indefinite auto-renewal of long lived leases."),
             v("experimental-compaction-batch-limit", "1000", A, "Sets the maximum revisions deleted in each compaction batch."),
-            b("experimental-peer-skip-client-san-verification", "false", A, "Skip verification of SAN field in client certificate for peer connections."),
+            b("experimental-peer-skip-client-san-verification", "false", H, "Skip verification of SAN field in client certificate for peer connections."),
             v("experimental-watch-progress-notify-interval", "10m", H, "Duration of periodic watch progress notifications."),
             v("experimental-warning-apply-duration", "100ms", A, "Time duration after which a warning is generated if request takes more time."),
         ],

@@ -256,6 +256,10 @@ impl Typed {
             crl_file: self.string("peer-crl-file"),
             allowed_cn: self.string("peer-cert-allowed-cn"),
             allowed_hostname: self.string("peer-cert-allowed-hostname"),
+            check_client_san: !self.parse(
+                "experimental-peer-skip-client-san-verification",
+                values::boolean,
+            )?,
             self_signed: false,
         };
         if !peer.allowed_cn.is_empty() && !peer.allowed_hostname.is_empty() {

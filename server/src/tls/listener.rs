@@ -1,6 +1,8 @@
 //! A TLS listener for `axum::serve`. Handshakes run in their own tasks, so a client that
 //! stalls mid-handshake holds up nobody else; only finished handshakes are handed to the
 //! server. A refused handshake is logged as etcd logs it ("rejected connection from ...").
+//! On peer URLs the client certificate is then checked against the connection's address
+//! (see [`super::san`]), as etcd's listener does after its handshake.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,8 +24,13 @@ pub struct TlsListener {
 }
 
 impl TlsListener {
-    /// Starts accepting on `tcp`; stops when the listener is dropped.
-    pub fn new(tcp: TcpListener, config: Arc<ServerConfig>) -> std::io::Result<TlsListener> {
+    /// Starts accepting on `tcp`; stops when the listener is dropped. `check_san`: check
+    /// client certificates against the address they connect from.
+    pub fn new(
+        tcp: TcpListener,
+        config: Arc<ServerConfig>,
+        check_san: bool,
+    ) -> std::io::Result<TlsListener> {
         let local = tcp.local_addr()?;
         let (tx, ready) = mpsc::channel(64);
         let acceptor = TlsAcceptor::from(config);
@@ -44,19 +51,37 @@ impl TlsListener {
                 drop(stream.set_nodelay(true));
                 let (acceptor, tx) = (acceptor.clone(), tx.clone());
                 tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => drop(tx.send((tls, peer)).await),
-                        Ok(Err(e)) => {
-                            tracing::warn!(target: "embed", "rejected connection from \"{peer}\" (error \"{e}\")")
-                        }
-                        Err(_) => {
-                            tracing::warn!(target: "embed", "rejected connection from \"{peer}\" (error \"handshake timed out\")")
-                        }
-                    }
+                    let refused = match tokio::time::timeout(
+                        HANDSHAKE_TIMEOUT,
+                        acceptor.accept(stream),
+                    )
+                    .await
+                    {
+                        Ok(Ok(tls)) => match admit(&tls, peer, check_san).await {
+                            Ok(()) => return drop(tx.send((tls, peer)).await),
+                            Err(e) => e.to_string(),
+                        },
+                        Ok(Err(e)) => e.to_string(),
+                        Err(_) => "handshake timed out".to_string(),
+                    };
+                    tracing::warn!(target: "embed", "rejected connection from \"{peer}\" (error \"{refused}\")");
                 });
             }
         });
         Ok(TlsListener { local, ready })
+    }
+}
+
+/// The checks after a completed handshake: the client certificate's names against `peer`.
+async fn admit(
+    tls: &TlsStream<TcpStream>,
+    peer: SocketAddr,
+    check_san: bool,
+) -> Result<(), super::san::SanError> {
+    let shown = tls.get_ref().1.peer_certificates();
+    match shown.and_then(|certs| certs.first()) {
+        Some(cert) if check_san => super::san::check(cert, peer.ip()).await,
+        _ => Ok(()),
     }
 }
 

@@ -9,6 +9,7 @@ pub mod connector;
 pub mod keys;
 pub mod listener;
 pub mod reload;
+pub mod san;
 pub mod setup;
 pub mod verify;
 
@@ -72,6 +73,9 @@ pub struct TlsInfo {
     pub allowed_cn: String,
     /// `--peer-cert-allowed-hostname`: a name a connecting member's certificate must be valid for.
     pub allowed_hostname: String,
+    /// Check a connecting client's certificate against its address after the handshake
+    /// (etcd's peer listeners, unless `--experimental-peer-skip-client-san-verification`).
+    pub check_client_san: bool,
     /// The key pair was made by auto-TLS: as etcd, the other side is not verified when
     /// dialing with it (Go's `InsecureSkipVerify`).
     pub self_signed: bool,

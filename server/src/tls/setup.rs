@@ -19,6 +19,8 @@ pub struct MemberTls {
     pub peer: Option<Arc<ServerConfig>>,
     /// For dialing `https://` peer URLs.
     pub dial: Option<Arc<ClientConfig>>,
+    /// Whether the peer listeners check a member's certificate against its address.
+    pub peer_check_san: bool,
 }
 
 /// `host:port` as etcd names a listener in its log lines.
@@ -62,6 +64,7 @@ fn side_info(
         client_cert_auth: given.client_cert_auth,
         trusted_ca_file: given.trusted_ca_file.clone(),
         crl_file: given.crl_file.clone(),
+        check_client_san: given.check_client_san,
         ..made
     })
 }
@@ -142,5 +145,6 @@ pub fn prepare(cfg: &Config) -> Result<MemberTls, TlsError> {
         client: client_server,
         peer: peer_server,
         dial,
+        peer_check_san: peer.check_client_san,
     })
 }
