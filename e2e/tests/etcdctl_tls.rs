@@ -1,7 +1,7 @@
-//! Our etcdctl over TLS: Debian's etcd serves clients on `https://` and requires client
-//! certificates (`--client-cert-auth`); Debian's etcdctl and ours run the same commands with
-//! `--cacert --cert --key` and must print the same. A CA that did not sign the server's
-//! certificate, a missing CA file and a broken key pair fail the same way in both.
+//! Our etcdctl over TLS: Debian's etcd (and then ours) serves clients on `https://` and
+//! requires client certificates (`--client-cert-auth`); Debian's etcdctl and ours run the
+//! same commands with `--cacert --cert --key` and must print the same. A CA that did not sign
+//! the server's certificate, a missing CA file and a broken key pair fail the same way in both.
 
 use std::path::{Path, PathBuf};
 
@@ -40,12 +40,22 @@ fn same(pki: &Pki, member: &Member, flags: &[String], args: &[&str]) -> String {
 
 #[test]
 fn commands_over_tls_with_client_certificates() {
+    commands_over_tls(Flavor::Reference);
+}
+
+/// The same against our server's TLS.
+#[test]
+fn commands_over_tls_with_client_certificates_on_ours() {
+    commands_over_tls(Flavor::Ours);
+}
+
+fn commands_over_tls(flavor: Flavor) {
     let pki = Pki::new();
     let server = pki.server_flags();
     let server: Vec<&str> = server.iter().map(String::as_str).collect();
     let ctl = pki.ctl_flags("ca.crt");
     let ctl_refs: Vec<&str> = ctl.iter().map(String::as_str).collect();
-    let member = Member::start_https(Flavor::Reference, &server, &ctl_refs);
+    let member = Member::start_https(flavor, &server, &ctl_refs);
     assert!(member.endpoint().starts_with("https://"));
 
     assert_eq!(
