@@ -11,6 +11,7 @@
 //!   generated certificates (same files, same bytes) across a restart of all members;
 //! - one member listening on an `https://` and an `http://` client URL serves each, with
 //!   etcd's "serving client requests" lines;
+//! - `--client-cert-allowed-hostname` refuses client certificates for other names;
 //! - `--cipher-suites` limits the TLS 1.2 suites a member accepts, as in etcd;
 //! - bad TLS flags (https URLs without a key pair, an unknown cipher suite, an allowed CN
 //!   with an allowed hostname, a missing certificate file) stop start-up with etcd's line;
@@ -590,4 +591,38 @@ fn cipher_suites_limit_what_tls_1_2_clients_get() {
         ]
     );
     assert_eq!(ours, cipher_choice(Flavor::Reference), "left: ours");
+}
+
+/// etcdctl with a client certificate for `allowed.example` and one for `other.example`
+/// against a member with `--client-cert-allowed-hostname=allowed.example`.
+fn allowed_hostname(flavor: Flavor) -> Vec<String> {
+    let pki = Pki::new();
+    pki.leaf(
+        "ca",
+        "allowed",
+        "c1",
+        &["allowed.example"],
+        Usage::Client,
+        5,
+    );
+    pki.leaf("ca", "other", "c2", &["other.example"], Usage::Client, 6);
+    let mut flags = pki.server_flags();
+    flags.push("--client-cert-allowed-hostname=allowed.example".into());
+    let good = pki.ctl_flags_as("ca.crt", "allowed");
+    let member = Member::start_https(flavor, &strs(&flags), &strs(&good));
+    let quick = ["--dial-timeout=2s", "--command-timeout=2s", "put", "k", "v"];
+    ["allowed", "other"]
+        .iter()
+        .map(|c| ctl(&member, &pki.ctl_flags_as("ca.crt", c), &quick))
+        .collect()
+}
+
+#[test]
+fn client_cert_allowed_hostname_refuses_other_names() {
+    let ours = allowed_hostname(Flavor::Ours);
+    assert_eq!(
+        ours,
+        ["exit=0\nOK\n", "exit=1\nError: context deadline exceeded\n"]
+    );
+    assert_eq!(ours, allowed_hostname(Flavor::Reference), "left: ours");
 }

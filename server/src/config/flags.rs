@@ -103,7 +103,7 @@ pub const SECTIONS: &[(&str, &[Flag])] = &[
             v("key-file", "", H, "Path to the client server TLS key file."),
             b("client-cert-auth", "false", H, "Enable client cert authentication."),
             v("client-crl-file", "", H, "Path to the client certificate revocation list file."),
-            v("client-cert-allowed-hostname", "", A, "Allowed TLS hostname for client cert authentication."),
+            v("client-cert-allowed-hostname", "", H, "Allowed TLS hostname for client cert authentication."),
             v("trusted-ca-file", "", H, "Path to the client server TLS trusted CA cert file."),
             b("auto-tls", "false", H, "Client TLS using generated certificates."),
             v("peer-cert-file", "", H, "Path to the peer server TLS cert file."),

@@ -246,6 +246,7 @@ impl Typed {
             trusted_ca_file: self.string("trusted-ca-file"),
             client_cert_auth: self.parse("client-cert-auth", values::boolean)?,
             crl_file: self.string("client-crl-file"),
+            allowed_hostname: self.string("client-cert-allowed-hostname"),
             ..TlsInfo::default()
         };
         let peer = TlsInfo {

@@ -213,6 +213,7 @@ fn tls_flags_fill_each_side() {
             "--key-file=s.key",
             "--client-cert-auth",
             "--client-crl-file=c.crl",
+            "--client-cert-allowed-hostname=client.example",
             "--peer-cert-file=p.crt",
             "--peer-key-file=p.key",
             "--peer-trusted-ca-file=ca.crt",
@@ -228,6 +229,7 @@ fn tls_flags_fill_each_side() {
         "cert = s.crt, key = s.key, trusted-ca = env-ca.crt, client-cert-auth = true, crl-file = c.crl"
     );
     assert_eq!(cfg.peer_tls.allowed_cn, "member");
+    assert_eq!(cfg.client_tls.allowed_hostname, "client.example");
     assert!(cfg.peer_tls.check_client_san && !cfg.peer_tls.client_cert_auth);
     assert!(cfg.peer_auto_tls && !cfg.client_auto_tls);
     assert_eq!(cfg.self_signed_cert_validity, 3);

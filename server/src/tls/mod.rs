@@ -71,7 +71,8 @@ pub struct TlsInfo {
     pub crl_file: String,
     /// `--peer-cert-allowed-cn`: the CN a connecting member's certificate must carry.
     pub allowed_cn: String,
-    /// `--peer-cert-allowed-hostname`: a name a connecting member's certificate must be valid for.
+    /// `--peer-cert-allowed-hostname` (`--client-cert-allowed-hostname`): a name a connecting
+    /// member's (client's) certificate must be valid for.
     pub allowed_hostname: String,
     /// Check a connecting client's certificate against its address after the handshake
     /// (etcd's peer listeners, unless `--experimental-peer-skip-client-san-verification`).
