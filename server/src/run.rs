@@ -18,7 +18,7 @@ use crate::server::{EtcdServer, Identity, Limits};
 use crate::state::KvState;
 use crate::storage::{Backend, BackendError};
 use crate::tls::listener::TlsListener;
-use crate::tls::setup::{host_port, MemberTls};
+use crate::tls::setup::{host_port, ListenerTls, Side};
 use crate::tls::TlsError;
 use crate::version::{API_VERSION, BUILD_VERSION};
 use crate::wal::{Wal, WalError, WalOptions};
@@ -207,7 +207,13 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
     let peer_router = crate::peer::service::peer_router(server.clone());
     for (u, l) in peer_listeners {
         tracing::info!(target: "embed", "listening for peers on {}", url_string(&u));
-        serve(l, peer_router.clone(), "peer", &u, &tls);
+        serve(
+            l,
+            peer_router.clone(),
+            "peer",
+            &u,
+            tls.listener(&u, Side::Peer),
+        );
     }
     // Like etcd, clients are served once this member has published its name and client
     // URLs through raft, i.e. once it is part of a cluster with a working quorum.
@@ -226,7 +232,13 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         leader_loss,
     );
     for (u, l) in client_listeners {
-        serve(l, router.clone(), "client", &u, &tls);
+        serve(
+            l,
+            router.clone(),
+            "client",
+            &u,
+            tls.listener(&u, Side::Client),
+        );
     }
     tracing::info!(target: "embed", "ready to serve client requests");
     for u in &cfg.listen_client_urls {
@@ -276,23 +288,18 @@ async fn publish(server: &EtcdServer, cfg: &Config) {
     }
 }
 
-/// Serves `router` on `listener` in the background, over TLS for an `https://` URL.
+/// Serves `router` on `listener` in the background, over TLS when `tls` is given.
 fn serve(
     listener: TcpListener,
     router: axum::Router,
     what: &'static str,
     url: &url::Url,
-    tls: &MemberTls,
+    tls: Option<ListenerTls>,
 ) {
     let addr = url_string(url);
-    let (config, check_san) = match (url.scheme(), what) {
-        ("https", "peer") => (tls.peer.clone(), tls.peer_check_san),
-        ("https", _) => (tls.client.clone(), false),
-        _ => (None, false),
-    };
     tokio::spawn(async move {
-        let served = match config {
-            Some(config) => match TlsListener::new(listener, config, check_san) {
+        let served = match tls {
+            Some(tls) => match TlsListener::new(listener, tls.config, tls.check_san) {
                 Ok(listener) => axum::serve(listener, router).await,
                 Err(e) => Err(e),
             },

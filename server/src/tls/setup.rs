@@ -23,6 +23,50 @@ pub struct MemberTls {
     pub peer_check_san: bool,
 }
 
+/// Which listeners a URL belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Client,
+    Peer,
+}
+
+/// How one `https://` listener serves TLS.
+pub struct ListenerTls {
+    pub config: Arc<ServerConfig>,
+    /// Check client certificates against the address they connect from (peer URLs).
+    pub check_san: bool,
+}
+
+impl Side {
+    /// The word etcd's log lines and the fixtures directory use.
+    fn name(self) -> &'static str {
+        match self {
+            Side::Client => "client",
+            Side::Peer => "peer",
+        }
+    }
+}
+
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl MemberTls {
+    /// The TLS of the listener on `url` (`None`: plain `http://`).
+    pub fn listener(&self, url: &Url, side: Side) -> Option<ListenerTls> {
+        if url.scheme() != "https" {
+            return None;
+        }
+        let (config, check_san) = match side {
+            Side::Client => (self.client.clone(), false),
+            Side::Peer => (self.peer.clone(), self.peer_check_san),
+        };
+        config.map(|config| ListenerTls { config, check_san })
+    }
+}
+
 /// `host:port` as etcd names a listener in its log lines.
 pub fn host_port(url: &Url) -> String {
     let host = url.host_str().unwrap_or_default();
@@ -48,7 +92,7 @@ fn side_info(
     cfg: &Config,
     given: &TlsInfo,
     auto_tls: bool,
-    side: &str,
+    side: Side,
     urls: &[&[Url]],
 ) -> Result<TlsInfo, TlsError> {
     if !auto_tls {
@@ -58,7 +102,7 @@ fn side_info(
         tracing::warn!(target: "embed", "ignoring {side} auto TLS since certs given");
         return Ok(given.clone());
     }
-    let dir = cfg.data_dir.join("fixtures").join(side);
+    let dir = cfg.data_dir.join("fixtures").join(side.name());
     let made = auto::self_cert(&dir, &hosts(urls), cfg.self_signed_cert_validity)?;
     Ok(TlsInfo {
         client_cert_auth: given.client_cert_auth,
@@ -75,10 +119,10 @@ fn listener_config(
     info: &TlsInfo,
     urls: &[Url],
     cfg: &Config,
-    side: &str,
+    side: Side,
     missing: impl Fn(&Url) -> TlsError,
 ) -> Result<Option<Arc<ServerConfig>>, TlsError> {
-    let auth_flag = if side == "peer" {
+    let auth_flag = if side == Side::Peer {
         "--peer-client-cert-auth"
     } else {
         "--client-cert-auth"
@@ -95,7 +139,7 @@ fn listener_config(
         let url = url_string(url);
         if !info.is_empty() {
             // etcd's own text, "peer" included for client URLs.
-            let ignored = if side == "peer" {
+            let ignored = if side == Side::Peer {
                 "peer key/cert files"
             } else {
                 "key/cert files"
@@ -115,11 +159,17 @@ fn listener_config(
 /// Makes the auto-TLS key pairs and builds the TLS configurations of a member.
 pub fn prepare(cfg: &Config) -> Result<MemberTls, TlsError> {
     let peer_urls: [&[Url]; 2] = [&cfg.listen_peer_urls, &cfg.initial_advertise_peer_urls];
-    let peer = side_info(cfg, &cfg.peer_tls, cfg.peer_auto_tls, "peer", &peer_urls)?;
+    let peer = side_info(
+        cfg,
+        &cfg.peer_tls,
+        cfg.peer_auto_tls,
+        Side::Peer,
+        &peer_urls,
+    )?;
     if !peer.is_empty() {
         tracing::info!(target: "embed", "peerTLS: {}", peer.describe());
     }
-    let peer_server = listener_config(&peer, &cfg.listen_peer_urls, cfg, "peer", |u| {
+    let peer_server = listener_config(&peer, &cfg.listen_peer_urls, cfg, Side::Peer, |u| {
         TlsError::PeerUrlWithoutKeyPair(host_port(u))
     })?;
     let client_urls: [&[Url]; 2] = [&cfg.listen_client_urls, &cfg.advertise_client_urls];
@@ -127,15 +177,16 @@ pub fn prepare(cfg: &Config) -> Result<MemberTls, TlsError> {
         cfg,
         &cfg.client_tls,
         cfg.client_auto_tls,
-        "client",
+        Side::Client,
         &client_urls,
     )?;
     if !client.is_empty() {
         tracing::info!(target: "embed", "ClientTLS: {}", client.describe());
     }
-    let client_server = listener_config(&client, &cfg.listen_client_urls, cfg, "client", |u| {
-        TlsError::ClientUrlWithoutKeyPair(url_string(u))
-    })?;
+    let client_server =
+        listener_config(&client, &cfg.listen_client_urls, cfg, Side::Client, |u| {
+            TlsError::ClientUrlWithoutKeyPair(url_string(u))
+        })?;
     let dial = if peer.is_empty() {
         None
     } else {
