@@ -360,6 +360,20 @@ fn fixtures(m: &Member) -> Vec<(PathBuf, Vec<u8>)> {
         .collect()
 }
 
+/// Each member's client URL serves the certificate in its client fixtures (the first file).
+fn assert_serves_fixtures(members: &[Member], files: &[Vec<(PathBuf, Vec<u8>)>]) {
+    for (m, files) in members.iter().zip(files) {
+        let served = served_certificate(&client_addr(m));
+        let made = String::from_utf8_lossy(&files[0].1);
+        assert_eq!(
+            served.trim(),
+            made.trim(),
+            "{} serves another certificate",
+            m.name
+        );
+    }
+}
+
 #[test]
 fn an_auto_tls_cluster_keeps_its_certificates_across_a_restart() {
     let ports: Vec<Ports> = (0..3)
@@ -384,16 +398,7 @@ fn an_auto_tls_cluster_keeps_its_certificates_across_a_restart() {
     let mut cluster = Cluster::of_spawned(members);
     cluster.members[0].ctl_ok(&["put", "k", "auto"]);
     let before: Vec<_> = cluster.members.iter().map(fixtures).collect();
-    for (m, files) in cluster.members.iter().zip(&before) {
-        let served = served_certificate(&client_addr(m));
-        let made = String::from_utf8_lossy(&files[0].1);
-        assert_eq!(
-            served.trim(),
-            made.trim(),
-            "{} serves another certificate",
-            m.name
-        );
-    }
+    assert_serves_fixtures(&cluster.members, &before);
 
     for m in &mut cluster.members {
         m.kill9();
@@ -406,6 +411,7 @@ fn an_auto_tls_cluster_keeps_its_certificates_across_a_restart() {
     }
     let after: Vec<_> = cluster.members.iter().map(fixtures).collect();
     assert_eq!(after, before, "auto-TLS files changed across the restart");
+    assert_serves_fixtures(&cluster.members, &after);
     let got = cluster.members[2].ctl_ok(&["get", "k", "--print-value-only"]);
     assert_eq!(got.trim(), "auto");
 }
