@@ -14,6 +14,7 @@ pub mod lossyfs;
 pub mod nemesis;
 pub mod netns;
 pub mod normalise;
+pub mod pki;
 pub mod verdict;
 pub mod wait;
 pub mod watch_log;
@@ -90,6 +91,8 @@ pub struct Ports {
     pub peer: u16,
     /// `http`, or `https` for a member serving clients over TLS.
     pub client_scheme: &'static str,
+    /// `http`, or `https` for a member talking to its peers over TLS.
+    pub peer_scheme: &'static str,
 }
 
 impl Ports {
@@ -100,6 +103,7 @@ impl Ports {
             client: free_port(),
             peer: free_port(),
             client_scheme: "http",
+            peer_scheme: "http",
         }
     }
     /// etcd's default ports on `host` (an address of a host of its own, see [`netns`]).
@@ -109,13 +113,14 @@ impl Ports {
             client: 2379,
             peer: 2380,
             client_scheme: "http",
+            peer_scheme: "http",
         }
     }
     pub fn client_url(&self) -> String {
         format!("{}://{}:{}", self.client_scheme, self.host, self.client)
     }
     pub fn peer_url(&self) -> String {
-        format!("http://{}:{}", self.host, self.peer)
+        format!("{}://{}:{}", self.peer_scheme, self.host, self.peer)
     }
 }
 
@@ -155,6 +160,12 @@ impl Member {
         m.ctl_flags = ctl_flags.iter().map(|s| s.to_string()).collect();
         m.wait_healthy(Duration::from_secs(30));
         m
+    }
+
+    /// Sets the flags etcdctl needs to reach the member (`--cacert`, ...), e.g. before
+    /// waiting for a member spawned with TLS flags.
+    pub fn set_ctl_flags(&mut self, flags: &[&str]) {
+        self.ctl_flags = flags.iter().map(|s| s.to_string()).collect();
     }
 
     /// Starts one member of a statically configured cluster and waits until it is healthy.
@@ -496,4 +507,39 @@ impl Pair {
         );
         ours
     }
+}
+
+/// Runs a binary to completion (it must fail fast) and returns (status, its error lines
+/// without timestamps).
+pub fn failing_start(
+    flavor: Flavor,
+    args: &[&str],
+    env: &[(&str, &str)],
+    cwd: &Path,
+) -> (i32, Vec<String>) {
+    let mut child = Command::new(flavor.binary())
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(cwd)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "{flavor:?} {args:?} did not exit"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // "2026-11-23 07:04:22.959694 E | etcdmain: ..." -> "E | etcdmain: ..."
+    let lines = stderr
+        .lines()
+        .filter(|l| l.contains(" E | ") || l.contains(" C | "))
+        .map(|l| l.splitn(3, ' ').nth(2).unwrap_or_default().to_string())
+        .collect();
+    (out.status.code().unwrap_or(-1), lines)
 }

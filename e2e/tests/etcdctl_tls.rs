@@ -1,96 +1,14 @@
-//! Our etcdctl over TLS: Debian's etcd serves clients on `https://` and requires client
-//! certificates (`--client-cert-auth`); Debian's etcdctl and ours run the same commands with
-//! `--cacert --cert --key` and must print the same. A CA that did not sign the server's
-//! certificate, a missing CA file and a broken key pair fail the same way in both.
+//! Our etcdctl over TLS: Debian's etcd (and then ours) serves clients on `https://` and
+//! requires client certificates (`--client-cert-auth`); Debian's etcdctl and ours run the
+//! same commands with `--cacert --cert --key` and must print the same. A CA that did not sign
+//! the server's certificate, a missing CA file and a broken key pair fail the same way in both.
 
 use std::path::{Path, PathBuf};
 
+use etcd_e2e::pki::Pki;
 use etcd_e2e::{
     etcdctl_with, normalise, our_binary, raw_transcript, Flavor, Member, DEBIAN_ETCDCTL,
 };
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-};
-
-/// PEM files of a CA, a server certificate for 127.0.0.1 and localhost, a client
-/// certificate, and a second CA that signed neither.
-struct Pki {
-    dir: tempfile::TempDir,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let pki = Pki { dir };
-        let ca = pki.ca("ca");
-        pki.ca("other-ca");
-        pki.leaf(
-            &ca,
-            "server",
-            &["127.0.0.1", "localhost"],
-            ExtendedKeyUsagePurpose::ServerAuth,
-        );
-        pki.leaf(&ca, "client", &[], ExtendedKeyUsagePurpose::ClientAuth);
-        pki
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.path().join(name).display().to_string()
-    }
-
-    fn write(&self, name: &str, pem: String) {
-        std::fs::write(self.path(name), pem).expect("write PEM");
-    }
-
-    /// A self-signed CA written as `<name>.crt`; its issuer for signing.
-    fn ca(&self, name: &str) -> Issuer<'static, KeyPair> {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let key = KeyPair::generate().expect("key");
-        let cert = params.self_signed(&key).expect("self-signed CA");
-        self.write(&format!("{name}.crt"), cert.pem());
-        Issuer::new(params, key)
-    }
-
-    /// A certificate signed by `ca` for `names`, as `<name>.crt` and `<name>.key`.
-    fn leaf(
-        &self,
-        ca: &Issuer<'static, KeyPair>,
-        name: &str,
-        names: &[&str],
-        usage: ExtendedKeyUsagePurpose,
-    ) {
-        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        let mut params = CertificateParams::new(names).expect("params");
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.extended_key_usages.push(usage);
-        let key = KeyPair::generate().expect("key");
-        let cert = params.signed_by(&key, ca).expect("signed certificate");
-        self.write(&format!("{name}.crt"), cert.pem());
-        self.write(&format!("{name}.key"), key.serialize_pem());
-    }
-
-    /// etcd's flags for serving clients with the server certificate and requiring clients
-    /// to show one the CA signed.
-    fn server_flags(&self) -> Vec<String> {
-        vec![
-            format!("--cert-file={}", self.path("server.crt")),
-            format!("--key-file={}", self.path("server.key")),
-            format!("--trusted-ca-file={}", self.path("ca.crt")),
-            "--client-cert-auth".to_string(),
-        ]
-    }
-
-    /// etcdctl's flags trusting `ca` and showing the client certificate.
-    fn ctl_flags(&self, ca: &str) -> Vec<String> {
-        vec![
-            format!("--cacert={}", self.path(ca)),
-            format!("--cert={}", self.path("client.crt")),
-            format!("--key={}", self.path("client.key")),
-        ]
-    }
-}
 
 /// Runs both etcdctls with `flags` then `args`; returns (Debian's, ours) transcripts, with
 /// ports, timings and the certificates' directory blanked.
@@ -105,7 +23,7 @@ fn both(pki: &Pki, member: &Member, flags: &[String], args: &[&str]) -> (String,
             .filter(|l| !l.starts_with("{\"level\""))
             .map(|l| format!("{l}\n"))
             .collect();
-        let dir = pki.dir.path().display().to_string();
+        let dir = pki.dir().display().to_string();
         normalise(&text).replace(&dir, "<pki>")
     };
     (
@@ -122,12 +40,22 @@ fn same(pki: &Pki, member: &Member, flags: &[String], args: &[&str]) -> String {
 
 #[test]
 fn commands_over_tls_with_client_certificates() {
+    commands_over_tls(Flavor::Reference);
+}
+
+/// The same against our server's TLS.
+#[test]
+fn commands_over_tls_with_client_certificates_on_ours() {
+    commands_over_tls(Flavor::Ours);
+}
+
+fn commands_over_tls(flavor: Flavor) {
     let pki = Pki::new();
     let server = pki.server_flags();
     let server: Vec<&str> = server.iter().map(String::as_str).collect();
     let ctl = pki.ctl_flags("ca.crt");
     let ctl_refs: Vec<&str> = ctl.iter().map(String::as_str).collect();
-    let member = Member::start_https(Flavor::Reference, &server, &ctl_refs);
+    let member = Member::start_https(flavor, &server, &ctl_refs);
     assert!(member.endpoint().starts_with("https://"));
 
     assert_eq!(

@@ -2,46 +2,10 @@
 //! URLs, bad env vars and unusable data dirs end with etcd's one-line error and status 1,
 //! compared against Debian's etcd; `--config-file` and `ETCD_*` variables configure a member.
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use etcd_e2e::{etcdctl, Flavor, Member, Ports};
-
-/// Runs a binary to completion (it must fail fast) and returns (status, its error lines
-/// without timestamps).
-fn failing_start(
-    flavor: Flavor,
-    args: &[&str],
-    env: &[(&str, &str)],
-    cwd: &Path,
-) -> (i32, Vec<String>) {
-    let mut child = Command::new(flavor.binary())
-        .args(args)
-        .envs(env.iter().copied())
-        .current_dir(cwd)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while child.try_wait().unwrap().is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "{flavor:?} {args:?} did not exit"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    // "2026-11-23 07:04:22.959694 E | etcdmain: ..." -> "E | etcdmain: ..."
-    let lines = stderr
-        .lines()
-        .filter(|l| l.contains(" E | ") || l.contains(" C | "))
-        .map(|l| l.splitn(3, ' ').nth(2).unwrap_or_default().to_string())
-        .collect();
-    (out.status.code().unwrap_or(-1), lines)
-}
+use etcd_e2e::{etcdctl, failing_start, Flavor, Member, Ports};
 
 /// Arguments and environment of one start attempt.
 type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>);

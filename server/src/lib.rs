@@ -28,6 +28,7 @@ pub mod snapshot;
 pub mod state;
 pub mod storage;
 pub mod tasks;
+pub mod tls;
 pub mod version;
 pub mod wal;
 pub mod watch;

@@ -56,3 +56,10 @@ pub fn init(debug: bool) {
         .event_format(Capnslog)
         .try_init();
 }
+
+/// A fatal line as etcd's capnslog writes it (`C | package: ...`; tracing has no such level),
+/// for the start-up errors etcd ends with `plog.Fatalf`.
+pub fn critical(pkg: &str, message: &dyn fmt::Display) {
+    let now = chrono::Local::now().format("%Y-%m-%d %H:%M:%S%.6f");
+    eprintln!("{now} C | {pkg}: {message}");
+}

@@ -24,6 +24,11 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(etcd_server::run::run(cfg)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(etcd_server::run::StartError::Tls(e)) => {
+            // etcd ends these with a fatal (C) line.
+            etcd_server::logging::critical("etcdmain", &e);
+            ExitCode::FAILURE
+        }
         Err(e) => {
             tracing::error!(target: "etcdmain", "{e}");
             ExitCode::FAILURE

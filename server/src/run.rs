@@ -17,6 +17,9 @@ use crate::raft::{RaftSettings, RaftStartError};
 use crate::server::{EtcdServer, Identity, Limits};
 use crate::state::KvState;
 use crate::storage::{Backend, BackendError};
+use crate::tls::listener::TlsListener;
+use crate::tls::setup::{host_port, ListenerTls, Side};
+use crate::tls::TlsError;
 use crate::version::{API_VERSION, BUILD_VERSION};
 use crate::wal::{Wal, WalError, WalOptions};
 use etcd_proto::raftrequestpb::raft_request::Request;
@@ -44,6 +47,8 @@ pub enum StartError {
     },
     #[error("cannot resolve {0}")]
     Resolve(String),
+    #[error("{0}")]
+    Tls(#[from] TlsError),
 }
 
 /// etcd's minimum lease TTL: 1.5 election timeouts, rounded up to whole seconds.
@@ -88,6 +93,11 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
     tracing::info!(target: "embed", "snapshot count = {}", cfg.snapshot_count);
     tracing::info!(target: "embed", "advertise client URLs = {}", urls(&cfg.advertise_client_urls));
 
+    // TLS files are checked (and auto-TLS key pairs made) before anything listens, as etcd
+    // does, so a bad file ends start-up before a port is taken.
+    let tls = crate::tls::setup::prepare(&cfg)?;
+    let dialer = crate::peer::PeerDialer::new(tls.dial.clone());
+
     // Bind first: a busy port must fail before anything is written to the data dir.
     let mut client_listeners = Vec::new();
     for u in &cfg.listen_client_urls {
@@ -126,7 +136,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         }
         Some(boot) => boot,
         None if cfg.initial_cluster_state == ClusterState::Existing => {
-            crate::cluster::join::join(&backend, &init).await?
+            crate::cluster::join::join(&backend, &init, &dialer).await?
         }
         None => bootstrap(&backend, &init)?,
     };
@@ -140,7 +150,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         tracing::info!(target: "etcdserver", "starting member {:x} in cluster {:x}", boot.member_id, boot.cluster_id);
     }
 
-    let peers = crate::peer::Peers::new(boot.member_id, boot.cluster_id);
+    let peers = crate::peer::Peers::new(boot.member_id, boot.cluster_id, dialer);
     let settings = RaftSettings {
         heartbeat: cfg.heartbeat_interval,
         election_timeout: cfg.election_timeout,
@@ -202,7 +212,13 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
     let peer_router = crate::peer::service::peer_router(server.clone());
     for (u, l) in peer_listeners {
         tracing::info!(target: "embed", "listening for peers on {}", url_string(&u));
-        serve(l, peer_router.clone(), "peer", url_string(&u));
+        serve(
+            l,
+            peer_router.clone(),
+            "peer",
+            &u,
+            tls.listener(&u, Side::Peer),
+        );
     }
     // Like etcd, clients are served once this member has published its name and client
     // URLs through raft, i.e. once it is part of a cluster with a working quorum.
@@ -221,11 +237,21 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         leader_loss,
     );
     for (u, l) in client_listeners {
-        serve(l, router.clone(), "client", url_string(&u));
+        serve(
+            l,
+            router.clone(),
+            "client",
+            &u,
+            tls.listener(&u, Side::Client),
+        );
     }
     tracing::info!(target: "embed", "ready to serve client requests");
     for u in &cfg.listen_client_urls {
-        tracing::info!(target: "embed", "serving insecure client requests on {}, this is strongly discouraged!", u.host_str().map(|h| format!("{h}:{}", u.port_or_known_default().unwrap_or(2379))).unwrap_or_default());
+        if u.scheme() == "https" {
+            tracing::info!(target: "embed", "serving client requests on {}", host_port(u));
+        } else {
+            tracing::info!(target: "embed", "serving insecure client requests on {}, this is strongly discouraged!", host_port(u));
+        }
     }
 
     stopping(&server).await;
@@ -267,12 +293,24 @@ async fn publish(server: &EtcdServer, cfg: &Config) {
     }
 }
 
-/// Serves `router` on `listener` in the background.
-fn serve(listener: TcpListener, router: axum::Router, what: &'static str, addr: String) {
+/// Serves `router` on `listener` in the background, over TLS when `tls` is given.
+fn serve(
+    listener: TcpListener,
+    router: axum::Router,
+    what: &'static str,
+    url: &url::Url,
+    tls: Option<ListenerTls>,
+) {
+    let addr = url_string(url);
     tokio::spawn(async move {
-        if let Err(e) =
-            axum::serve(listener.tap_io(|tcp| drop(tcp.set_nodelay(true))), router).await
-        {
+        let served = match tls {
+            Some(tls) => match TlsListener::new(listener, tls.config, tls.check_san) {
+                Ok(listener) => axum::serve(listener, router).await,
+                Err(e) => Err(e),
+            },
+            None => axum::serve(listener.tap_io(|tcp| drop(tcp.set_nodelay(true))), router).await,
+        };
+        if let Err(e) = served {
             tracing::error!(target: "embed", "serving {what} requests on {addr} failed: {e}");
         }
     });

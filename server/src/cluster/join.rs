@@ -7,30 +7,31 @@ use std::time::Duration;
 
 use etcd_proto::etcdserverpb::cluster_client::ClusterClient;
 use etcd_proto::etcdserverpb::{Member, MemberListRequest};
-use tonic::transport::Endpoint;
 
 use super::bootstrap::{
     advertised, members_by_name, persist_identity, Bootstrap, BootstrapError, InitialCluster,
 };
+use crate::peer::PeerDialer;
 use crate::storage::Backend;
 
 /// Asks the listed members (other than this one) for the cluster's members.
-async fn remote_members(init: &InitialCluster<'_>) -> Option<(u64, Vec<Member>)> {
+async fn remote_members(
+    init: &InitialCluster<'_>,
+    dialer: &PeerDialer,
+) -> Option<(u64, Vec<Member>)> {
     let mine = advertised(init);
     for (_, url) in init.initial_cluster {
         let url = super::ids::url_string(url);
         if mine.contains(&url) {
             continue;
         }
-        let Ok(endpoint) = Endpoint::from_shared(url) else {
+        let Ok((endpoint, tls)) = dialer.endpoint(&url) else {
             continue;
         };
-        let Ok(channel) = endpoint
+        let endpoint = endpoint
             .connect_timeout(Duration::from_secs(1))
-            .timeout(Duration::from_secs(5))
-            .connect()
-            .await
-        else {
+            .timeout(Duration::from_secs(5));
+        let Ok(channel) = PeerDialer::connect(endpoint, tls).await else {
             continue;
         };
         if let Ok(resp) = ClusterClient::new(channel)
@@ -86,8 +87,11 @@ fn validate(init: &InitialCluster<'_>, remote: &[Member]) -> Result<u64, Bootstr
 pub async fn join(
     backend: &Backend,
     init: &InitialCluster<'_>,
+    dialer: &PeerDialer,
 ) -> Result<Bootstrap, BootstrapError> {
-    let (cluster_id, remote) = remote_members(init).await.ok_or(BootstrapError::NoRemote)?;
+    let (cluster_id, remote) = remote_members(init, dialer)
+        .await
+        .ok_or(BootstrapError::NoRemote)?;
     let member_id = validate(init, &remote)?;
     persist_identity(backend, member_id, cluster_id, &BTreeMap::new())?;
     Ok(Bootstrap {

@@ -32,17 +32,28 @@ pub enum ConfigError {
     InitialCluster(String),
     #[error("error parsing CompactionRetention: {0}")]
     CompactionRetention(String),
+    #[error("{0}")]
+    CipherSuite(#[from] crate::tls::ciphers::CipherSuiteError),
+    #[error(
+        "AllowedCN and AllowedHostname are mutually exclusive (cn={cn:?}, hostname={hostname:?})"
+    )]
+    AllowedCnAndHostname { cn: String, hostname: String },
 }
 
 impl ConfigError {
     /// Prints the error as etcd's `etcdmain` logs it and gives the exit status (1).
     pub fn report(&self) -> ExitCode {
-        let now = chrono::Local::now().format("%Y-%m-%d %H:%M:%S%.6f");
         match self {
-            ConfigError::InitialCluster(_) | ConfigError::CompactionRetention(_) => {
-                eprintln!("{now} C | etcdmain: {self}")
+            ConfigError::InitialCluster(_)
+            | ConfigError::CompactionRetention(_)
+            | ConfigError::CipherSuite(_)
+            | ConfigError::AllowedCnAndHostname { .. } => {
+                crate::logging::critical("etcdmain", self)
             }
-            _ => eprintln!("{now} E | etcdmain: error verifying flags, {self}. See 'etcd --help'."),
+            _ => {
+                let now = chrono::Local::now().format("%Y-%m-%d %H:%M:%S%.6f");
+                eprintln!("{now} E | etcdmain: error verifying flags, {self}. See 'etcd --help'.")
+            }
         }
         ExitCode::from(1)
     }

@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::tls::TlsInfo;
+
 pub use error::ConfigError;
 use flags::{Effect, Kind};
 use sources::{CommandLine, Origin, RawValues};
@@ -63,6 +65,17 @@ pub struct Config {
     pub auto_compaction: Option<AutoCompaction>,
     /// `--force-new-cluster`: restart this member's data as a one-member cluster.
     pub force_new_cluster: bool,
+    /// `--cert-file`, `--key-file`, `--trusted-ca-file`, `--client-cert-auth`, `--client-crl-file`.
+    pub client_tls: TlsInfo,
+    /// The `--peer-*` TLS flags.
+    pub peer_tls: TlsInfo,
+    /// `--auto-tls` / `--peer-auto-tls`: self-signed key pairs when no files are given.
+    pub client_auto_tls: bool,
+    pub peer_auto_tls: bool,
+    /// `--self-signed-cert-validity`, in years.
+    pub self_signed_cert_validity: u32,
+    /// `--cipher-suites` (empty: rustls's defaults).
+    pub cipher_suites: Vec<rustls::SupportedCipherSuite>,
     /// Things to log once logging is up (unknown env vars, accepted-only flags, ...).
     pub notices: Vec<String>,
 }
@@ -225,6 +238,40 @@ impl Typed {
         })
     }
 
+    /// The client and peer TLS files and checks.
+    fn tls(&self) -> Result<(TlsInfo, TlsInfo), ConfigError> {
+        let client = TlsInfo {
+            cert_file: self.string("cert-file"),
+            key_file: self.string("key-file"),
+            trusted_ca_file: self.string("trusted-ca-file"),
+            client_cert_auth: self.parse("client-cert-auth", values::boolean)?,
+            crl_file: self.string("client-crl-file"),
+            allowed_hostname: self.string("client-cert-allowed-hostname"),
+            ..TlsInfo::default()
+        };
+        let peer = TlsInfo {
+            cert_file: self.string("peer-cert-file"),
+            key_file: self.string("peer-key-file"),
+            trusted_ca_file: self.string("peer-trusted-ca-file"),
+            client_cert_auth: self.parse("peer-client-cert-auth", values::boolean)?,
+            crl_file: self.string("peer-crl-file"),
+            allowed_cn: self.string("peer-cert-allowed-cn"),
+            allowed_hostname: self.string("peer-cert-allowed-hostname"),
+            check_client_san: !self.parse(
+                "experimental-peer-skip-client-san-verification",
+                values::boolean,
+            )?,
+            self_signed: false,
+        };
+        if !peer.allowed_cn.is_empty() && !peer.allowed_hostname.is_empty() {
+            return Err(ConfigError::AllowedCnAndHostname {
+                cn: peer.allowed_cn,
+                hostname: peer.allowed_hostname,
+            });
+        }
+        Ok((client, peer))
+    }
+
     fn build(&self, notices: &mut Vec<String>) -> Result<Config, ConfigError> {
         // Validate every flag, including those this build only accepts.
         for f in flags::all() {
@@ -328,6 +375,7 @@ impl Typed {
                 .map(|u| (name.clone(), u.clone()))
                 .collect()
         };
+        let (client_tls, peer_tls) = self.tls()?;
         let data_dir = match self.string("data-dir") {
             d if d == "${name}.etcd" || d.is_empty() => PathBuf::from(format!("{name}.etcd")),
             d => PathBuf::from(d),
@@ -363,6 +411,13 @@ impl Typed {
             },
             auto_compaction,
             force_new_cluster: self.parse("force-new-cluster", values::boolean)?,
+            client_tls,
+            peer_tls,
+            client_auto_tls: self.parse("auto-tls", values::boolean)?,
+            peer_auto_tls: self.parse("peer-auto-tls", values::boolean)?,
+            self_signed_cert_validity: self.parse("self-signed-cert-validity", values::uint)?
+                as u32,
+            cipher_suites: crate::tls::ciphers::parse(&self.string("cipher-suites"))?,
             name,
             notices: Vec::new(),
         })

@@ -204,3 +204,52 @@ fn help_and_version_exit_cleanly() {
     assert!(matches!(load_args(&["-h"], &[]), Err(Exit::Help)));
     assert!(matches!(load_args(&["--version"], &[]), Err(Exit::Version)));
 }
+
+#[test]
+fn tls_flags_fill_each_side() {
+    let cfg = load_args(
+        &[
+            "--cert-file=s.crt",
+            "--key-file=s.key",
+            "--client-cert-auth",
+            "--client-crl-file=c.crl",
+            "--client-cert-allowed-hostname=client.example",
+            "--peer-cert-file=p.crt",
+            "--peer-key-file=p.key",
+            "--peer-trusted-ca-file=ca.crt",
+            "--peer-cert-allowed-cn=member",
+            "--peer-auto-tls",
+            "--self-signed-cert-validity=3",
+        ],
+        &[("ETCD_TRUSTED_CA_FILE", "env-ca.crt")],
+    )
+    .unwrap();
+    assert_eq!(
+        cfg.client_tls.describe(),
+        "cert = s.crt, key = s.key, trusted-ca = env-ca.crt, client-cert-auth = true, crl-file = c.crl"
+    );
+    assert_eq!(cfg.peer_tls.allowed_cn, "member");
+    assert_eq!(cfg.client_tls.allowed_hostname, "client.example");
+    assert!(cfg.peer_tls.check_client_san && !cfg.peer_tls.client_cert_auth);
+    assert!(cfg.peer_auto_tls && !cfg.client_auto_tls);
+    assert_eq!(cfg.self_signed_cert_validity, 3);
+    assert!(cfg.notices.is_empty(), "{:?}", cfg.notices);
+    let skip = load_args(&["--experimental-peer-skip-client-san-verification"], &[]).unwrap();
+    assert!(!skip.peer_tls.check_client_san);
+}
+
+#[test]
+fn tls_flag_errors_are_etcds() {
+    assert_eq!(
+        error_of(&["--cipher-suites=TLS_AES_128_GCM_SHA256,FOO"], &[]),
+        "unexpected TLS cipher suite \"FOO\""
+    );
+    assert_eq!(
+        error_of(
+            &["--peer-cert-allowed-cn=a", "--peer-cert-allowed-hostname=b"],
+            &[]
+        ),
+        "AllowedCN and AllowedHostname are mutually exclusive (cn=\"a\", hostname=\"b\")"
+    );
+    assert!(error_of(&["--client-cert-auth=maybe"], &[]).contains("-client-cert-auth"));
+}

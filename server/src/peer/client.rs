@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use etcd_proto::raftpeerpb::raft_peer_client::RaftPeerClient;
 use parking_lot::Mutex;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
+
+use super::PeerDialer;
 
 use crate::error::EtcdError;
 use crate::raft::types::{MemberNode, Raft};
@@ -23,15 +25,17 @@ pub const CLUSTER_HEADER: &str = "x-etcd-cluster-id";
 #[derive(Clone)]
 pub struct Peers {
     channels: Arc<Mutex<HashMap<String, Channel>>>,
+    dialer: PeerDialer,
     member_id: u64,
     cluster_id: u64,
     removed: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Peers {
-    pub fn new(member_id: u64, cluster_id: u64) -> Self {
+    pub fn new(member_id: u64, cluster_id: u64, dialer: PeerDialer) -> Self {
         Peers {
             channels: Arc::default(),
+            dialer,
             member_id,
             cluster_id,
             removed: Arc::new(tokio::sync::watch::channel(false).0),
@@ -75,12 +79,15 @@ impl Peers {
         if let Some(c) = channels.get(url) {
             return Ok(c.clone());
         }
-        let c = Endpoint::from_shared(url.to_string())
-            .map_err(|e| EtcdError::Internal(format!("bad peer URL {url}: {e}")))?
+        let (endpoint, tls) = self
+            .dialer
+            .endpoint(url)
+            .map_err(|e| EtcdError::Internal(format!("bad peer URL {url}: {e}")))?;
+        let endpoint = endpoint
             .connect_timeout(Duration::from_secs(1))
             .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(10))
-            .connect_lazy();
+            .http2_keep_alive_interval(Duration::from_secs(10));
+        let c = PeerDialer::lazy(endpoint, tls);
         channels.insert(url.to_string(), c.clone());
         Ok(c)
     }

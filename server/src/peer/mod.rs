@@ -3,10 +3,12 @@
 //! (`raftpeerpb.RaftPeer`) on every `--listen-peer-urls` address.
 
 pub mod client;
+pub mod dialer;
 pub mod error;
 pub mod service;
 
 pub use client::Peers;
+pub use dialer::PeerDialer;
 
 /// Decodes the serde payload of a raft message.
 pub fn decode<T: serde::de::DeserializeOwned>(payload: &[u8]) -> Result<T, tonic::Status> {
