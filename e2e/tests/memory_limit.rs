@@ -1,13 +1,19 @@
 //! A member under a pod's memory limit survives its own maintenance: Debian's etcd and
 //! ours, each alone in a memory cgroup with the same limit, get a history of overwrites
 //! written, then compacted to its head and defragmented, twice, while a client keeps
-//! writing. Neither may be OOM-killed, the client's writes must go on through every step,
-//! and the member's resident memory after a compaction or a defrag must stay within 1.5x
-//! of what it was before that step.
+//! writing. Neither may be OOM-killed and the client's writes must go on through every
+//! step. Our member's resident memory after a compaction or a defrag must stay within 1.5x
+//! of what it was before that step; etcd's is printed beside it (its RSS counts the pages
+//! of its memory-mapped database, and a defrag maps a fresh file: it does not stay within
+//! 1.5x, e.g. 358 -> 641 MiB).
 //!
-//! Environment (the suite's defaults keep the run short; the README gives a 1 GiB run):
+//! The default limit is above the smallest etcd survived with this history in steps of
+//! 128 MiB (OOM-killed at 768 MiB in the second round; at 1024 MiB the cgroup's peak
+//! reached the limit).
+//!
+//! Environment (the README gives a 1 GiB run):
 //! - `ETCD_E2E_MEM_HISTORY_MIB`: MiB of values written per round (default 128);
-//! - `ETCD_E2E_MEM_LIMIT_MIB`: the cgroup's limit (default 256).
+//! - `ETCD_E2E_MEM_LIMIT_MIB`: the cgroup's limit (default 1152).
 //!
 //! Needs root (cgroups); a set-up failure fails the test.
 
@@ -120,16 +126,17 @@ fn survive(flavor: Flavor, history_mib: u64, limit_mib: u64) -> Vec<(String, u64
 #[test]
 fn compaction_and_defrag_fit_in_a_pods_memory_limit() {
     let history = env_u64("ETCD_E2E_MEM_HISTORY_MIB", 128);
-    let limit = env_u64("ETCD_E2E_MEM_LIMIT_MIB", 256);
+    let limit = env_u64("ETCD_E2E_MEM_LIMIT_MIB", 1152);
     let theirs = survive(Flavor::Reference, history, limit);
     let ours = survive(Flavor::Ours, history, limit);
-    for (flavor, steps) in [("etcd", &theirs), ("ours", &ours)] {
-        for (what, before, after) in steps {
-            // A step may use memory while it runs; afterwards it must be given back.
-            assert!(
-                *after * 2 <= *before * 3,
-                "{flavor}: {what} left RSS at {after} MiB, more than 1.5x the {before} MiB before"
-            );
-        }
+    for ((what, e_before, e_after), (_, before, after)) in theirs.iter().zip(&ours) {
+        eprintln!("{what}: etcd {e_before} -> {e_after} MiB, ours {before} -> {after} MiB");
+    }
+    for (what, before, after) in &ours {
+        // A step may use memory while it runs; afterwards it must be given back.
+        assert!(
+            *after * 2 <= *before * 3,
+            "{what} left RSS at {after} MiB, more than 1.5x the {before} MiB before"
+        );
     }
 }

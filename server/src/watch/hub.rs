@@ -20,14 +20,24 @@ pub struct RevisionEvents {
     pub events: Arc<Vec<Event>>,
 }
 
-/// How many events the recent window keeps before it drops the oldest revisions.
+/// How many events, and bytes of them, the recent window keeps before it drops the oldest
+/// revisions. Bytes bound it too: with large values a count alone let the window hold
+/// hundreds of MiB, memory a member under a pod's limit does not have. A watcher the window
+/// no longer covers reads the store's history instead.
 const WINDOW_EVENTS: usize = 16 * 1024;
+const WINDOW_BYTES: usize = 8 << 20;
 
 struct Window {
     revs: VecDeque<RevisionEvents>,
     events: usize,
+    bytes: usize,
     /// Every revision at or above this one is in `revs` (if it produced events at all).
     covered_from: i64,
+}
+
+/// Bytes the events take, as encoded (about what they hold in memory).
+fn size(events: &[Event]) -> usize {
+    events.iter().map(prost::Message::encoded_len).sum()
 }
 
 /// The hub shared by the state machine (publisher) and watch streams (subscribers).
@@ -45,6 +55,7 @@ impl WatchHub {
             window: Mutex::new(Window {
                 revs: VecDeque::new(),
                 events: 0,
+                bytes: 0,
                 covered_from: revision + 1,
             }),
         }
@@ -55,13 +66,15 @@ impl WatchHub {
         {
             let mut w = self.window.lock();
             w.events += events.len();
+            w.bytes += size(&events);
             w.revs.push_back(RevisionEvents {
                 revision,
                 events: Arc::new(events),
             });
-            while w.events > WINDOW_EVENTS && w.revs.len() > 1 {
+            while (w.events > WINDOW_EVENTS || w.bytes > WINDOW_BYTES) && w.revs.len() > 1 {
                 let old = w.revs.pop_front().expect("window is not empty");
                 w.events -= old.events.len();
+                w.bytes -= size(&old.events);
                 w.covered_from = old.revision + 1;
             }
         }
@@ -73,6 +86,7 @@ impl WatchHub {
         let mut w = self.window.lock();
         w.revs.clear();
         w.events = 0;
+        w.bytes = 0;
         w.covered_from = revision + 1;
         drop(w);
         self.latest.send_replace(revision);
@@ -122,5 +136,29 @@ mod tests {
             got.iter().map(|r| r.revision).collect::<Vec<_>>(),
             vec![10, 11, 12]
         );
+    }
+
+    #[test]
+    fn large_values_are_bounded_by_bytes() {
+        let hub = WatchHub::new(1);
+        let big = |n: usize| {
+            let kv = etcd_proto::mvccpb::KeyValue {
+                value: vec![7; n],
+                ..Default::default()
+            };
+            vec![Event {
+                kv: Some(kv),
+                ..Default::default()
+            }]
+        };
+        for rev in 2..=40 {
+            hub.publish(rev, big(1 << 20));
+        }
+        assert!(hub.recent(31, 40).is_none(), "more than 8 MiB kept");
+        assert_eq!(hub.recent(34, 40).unwrap().len(), 7);
+        // One revision larger than the bound is still kept, alone.
+        hub.publish(41, big(9 << 20));
+        assert_eq!(hub.recent(41, 41).unwrap().len(), 1);
+        assert!(hub.recent(40, 41).is_none());
     }
 }
