@@ -100,14 +100,29 @@ impl Drop for MemoryLimit {
 
 /// Resident memory of process `pid` in bytes (`VmRSS`), or None once it is gone.
 pub fn rss(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmRSS:").map(|kib| kib * 1024)
+}
+
+/// Resets the peak resident memory the kernel records for process `pid` (`VmHWM`), so
+/// [`peak_rss`] measures from now.
+pub fn reset_peak_rss(pid: u32) -> std::io::Result<()> {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
+}
+
+/// Peak resident memory of process `pid` in bytes since start or the last
+/// [`reset_peak_rss`] (`VmHWM`).
+pub fn peak_rss(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmHWM:").map(|kib| kib * 1024)
+}
+
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kib: u64 = status
+    status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .find_map(|l| l.strip_prefix(field))?
         .trim()
         .trim_end_matches("kB")
         .trim()
         .parse()
-        .ok()?;
-    Some(kib * 1024)
+        .ok()
 }

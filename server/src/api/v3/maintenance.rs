@@ -272,6 +272,8 @@ impl Maintenance for MaintenanceService {
                 tracing::warn!(target: "etcdserver", "failed to send database snapshot: {e}");
                 let _ = tx.blocking_send(Err(Status::from(e)));
             }
+            // The walk freed what it read through (see `memory`).
+            crate::memory::release_free_memory();
         });
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(rx),
