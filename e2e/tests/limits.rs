@@ -8,12 +8,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use etcd_e2e::grpc::requests::{op, put, range, txn};
 use etcd_e2e::grpc::{within, Answer, Clients, GrpcPair};
+use etcd_e2e::pki::Pki;
 use etcd_e2e::{wait, Flavor, Member};
 use etcd_proto::etcdserverpb::watch_request::RequestUnion;
 use etcd_proto::etcdserverpb::{
     PutRequest, TxnRequest, WatchCreateRequest, WatchRequest, WatchResponse,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -27,7 +28,7 @@ fn address(member: &Member) -> String {
     url.trim_start_matches("http://").to_string()
 }
 
-/// A raw HTTP/2 connection; its driver runs in a task whose result is how it ended.
+/// A raw HTTP/2 connection to the client URL; the caller drives the connection.
 async fn h2_connect(
     member: &Member,
 ) -> (
@@ -37,9 +38,75 @@ async fn h2_connect(
     let tcp = within("connect", TcpStream::connect(address(member)))
         .await
         .expect("connect");
-    within("HTTP/2 handshake", h2::client::handshake(tcp))
+    h2_handshake(tcp).await
+}
+
+async fn h2_handshake<T: AsyncRead + AsyncWrite + Unpin>(
+    io: T,
+) -> (
+    h2::client::SendRequest<Bytes>,
+    h2::client::Connection<T, Bytes>,
+) {
+    within("HTTP/2 handshake", h2::client::handshake(io))
         .await
         .expect("HTTP/2 handshake")
+}
+
+/// A raw HTTP/2 connection over TLS (ALPN h2) to an `https://` client URL whose
+/// certificate `pki`'s CA signed.
+async fn h2_connect_tls(
+    member: &Member,
+    pki: &Pki,
+) -> (
+    h2::client::SendRequest<Bytes>,
+    h2::client::Connection<tokio_rustls::client::TlsStream<TcpStream>, Bytes>,
+) {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    let ca = rustls_pki_types::CertificateDer::from_pem_file(pki.path("ca.crt")).expect("CA");
+    roots.add(ca).expect("CA");
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let host = member.endpoint().trim_start_matches("https://").to_string();
+    let tcp = within("connect", TcpStream::connect(&host))
+        .await
+        .expect("connect");
+    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").expect("name");
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tls = within("TLS handshake", connector.connect(name, tcp))
+        .await
+        .expect("TLS handshake");
+    h2_handshake(tls).await
+}
+
+/// Pings every 100 ms until the server ends the connection; returns how it ended.
+async fn ping_every_100ms<T>(mut conn: h2::client::Connection<T, Bytes>) -> h2::Error
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut pings = conn.ping_pong().expect("ping handle");
+    let driver = tokio::spawn(conn);
+    let pinging = async {
+        let mut interval = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            interval.tick().await;
+            if pings.ping(h2::Ping::opaque()).await.is_err() {
+                return;
+            }
+        }
+    };
+    within("the server ending the connection", pinging).await;
+    let ended = within("the connection's end", driver).await.expect("task");
+    ended.expect_err("the connection ended with an error")
+}
+
+fn is_calm_down(err: &h2::Error) -> bool {
+    err.is_go_away() && err.is_remote() && err.reason() == Some(h2::Reason::ENHANCE_YOUR_CALM)
 }
 
 /// One gRPC call of `Maintenance/Status` over a raw HTTP/2 connection, read to its end.
@@ -181,27 +248,41 @@ async fn a_client_pinging_every_100ms_is_sent_away() {
     for flavor in FLAVORS {
         // The default --grpc-keepalive-min-time, 5 s.
         let member = Member::start(flavor, &[]);
-        let (_send, mut conn) = h2_connect(&member).await;
-        let mut pings = conn.ping_pong().expect("ping handle");
+        let (_send, conn) = h2_connect(&member).await;
+        let err = ping_every_100ms(conn).await;
+        assert!(is_calm_down(&err), "{flavor:?}: {err:?}");
+    }
+}
+
+/// Ours applies the same limits on an `https://` client URL. Debian's etcd serves gRPC
+/// there through Go's net/http server instead of grpc-go's own: it announces the stream
+/// limit but polices no pings (a known, deliberate difference: ours does, as on `http://`).
+#[tokio::test]
+async fn tls_client_urls_have_the_same_limits() {
+    let pki = Pki::new();
+    let mut flags = vec![
+        format!("--cert-file={}", pki.path("server.crt")),
+        format!("--key-file={}", pki.path("server.key")),
+    ];
+    flags.push("--max-concurrent-streams=2".into());
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let ctl = [format!("--cacert={}", pki.path("ca.crt"))];
+    let ctl: Vec<&str> = ctl.iter().map(String::as_str).collect();
+    for flavor in FLAVORS {
+        let member = Member::start_https(flavor, &flags, &ctl);
+        let (mut send, conn) = h2_connect_tls(&member, &pki).await;
         let driver = tokio::spawn(conn);
-        let pinging = async {
-            let mut interval = tokio::time::interval(Duration::from_millis(100));
-            loop {
-                interval.tick().await;
-                if pings.ping(h2::Ping::opaque()).await.is_err() {
-                    return;
-                }
-            }
-        };
-        within("the server ending the connection", pinging).await;
-        let ended = within("the connection's end", driver).await.expect("task");
-        let err = ended.expect_err("the connection ended with an error");
-        assert!(err.is_go_away() && err.is_remote(), "{flavor:?}: {err:?}");
-        assert_eq!(
-            err.reason(),
-            Some(h2::Reason::ENHANCE_YOUR_CALM),
-            "{flavor:?}"
-        );
+        status_call(&mut send).await;
+        let advertised = send.current_max_send_streams();
+        driver.abort();
+        let (_send, conn) = h2_connect_tls(&member, &pki).await;
+        let pinged = tokio::time::timeout(Duration::from_secs(5), ping_every_100ms(conn)).await;
+        println!("{flavor:?} over TLS: max streams {advertised}, pinging every 100 ms: {pinged:?}");
+        assert_eq!(advertised, 2, "{flavor:?}");
+        match flavor {
+            Flavor::Ours => assert!(pinged.as_ref().is_ok_and(is_calm_down), "{pinged:?}"),
+            Flavor::Reference => assert!(pinged.is_err(), "etcd polices pings over TLS now"),
+        }
     }
 }
 
