@@ -124,7 +124,7 @@ mod tests {
     fn without_streams_even_slow_pings_strike() {
         let mut e = enforcer(Duration::from_secs(5));
         let t = Instant::now();
-        let minutes = |m| t + Duration::from_secs(60 * m);
+        let minutes = |m: u64| t + Duration::from_secs(60 * m);
         assert!(!e.recv_ping(minutes(0), false, 0));
         assert!(!e.recv_ping(minutes(1), false, 0));
         assert!(!e.recv_ping(minutes(2), false, 0));
