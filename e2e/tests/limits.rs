@@ -254,6 +254,31 @@ async fn a_client_pinging_every_100ms_is_sent_away() {
     }
 }
 
+#[tokio::test]
+async fn pings_no_sooner_than_the_min_time_are_answered_while_a_stream_is_open() {
+    for flavor in FLAVORS {
+        let member = Member::start(flavor, &["--grpc-keepalive-min-time=50ms"]);
+        let (send, mut conn) = h2_connect(&member).await;
+        let mut pings = conn.ping_pong().expect("ping handle");
+        let driver = tokio::spawn(conn);
+        // A watch stream, opened and left without messages.
+        let request = http::Request::post("/etcdserverpb.Watch/Watch")
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(())
+            .expect("request");
+        let mut ready = within("stream slot", send.ready()).await.expect("ready");
+        let (_response, _body) = ready.send_request(request, false).expect("send");
+        let mut interval = tokio::time::interval(Duration::from_millis(100));
+        for i in 0..20 {
+            interval.tick().await;
+            let pong = within("pong", pings.ping(h2::Ping::opaque())).await;
+            assert!(pong.is_ok(), "{flavor:?}: ping {i}: {pong:?}");
+        }
+        assert!(!driver.is_finished(), "{flavor:?}: the connection ended");
+    }
+}
+
 /// Ours applies the same limits on an `https://` client URL. Debian's etcd serves gRPC
 /// there through Go's net/http server instead of grpc-go's own: it announces the stream
 /// limit but polices no pings (a known, deliberate difference: ours does, as on `http://`).
