@@ -23,6 +23,7 @@ pub mod raft;
 pub mod raft_errors;
 pub mod read_barrier;
 pub mod run;
+pub mod serve;
 pub mod server;
 pub mod snapshot;
 pub mod state;

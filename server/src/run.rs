@@ -14,6 +14,7 @@ use crate::cluster::ids::url_string;
 use crate::config::{ClusterState, Config};
 use crate::raft::types::MemberNode;
 use crate::raft::{RaftSettings, RaftStartError};
+use crate::serve::ConnSettings;
 use crate::server::{EtcdServer, Identity, Limits};
 use crate::state::KvState;
 use crate::storage::{Backend, BackendError};
@@ -218,6 +219,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
             "peer",
             &u,
             tls.listener(&u, Side::Peer),
+            ConnSettings::peer(),
         );
     }
     // Like etcd, clients are served once this member has published its name and client
@@ -243,6 +245,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
             "client",
             &u,
             tls.listener(&u, Side::Client),
+            ConnSettings::client(&cfg),
         );
     }
     tracing::info!(target: "embed", "ready to serve client requests");
@@ -300,18 +303,21 @@ fn serve(
     what: &'static str,
     url: &url::Url,
     tls: Option<ListenerTls>,
+    settings: ConnSettings,
 ) {
     let addr = url_string(url);
     tokio::spawn(async move {
-        let served = match tls {
+        match tls {
             Some(tls) => match TlsListener::new(listener, tls.config, tls.check_san) {
-                Ok(listener) => axum::serve(listener, router).await,
-                Err(e) => Err(e),
+                Ok(listener) => crate::serve::serve(listener, router, settings).await,
+                Err(e) => {
+                    tracing::error!(target: "embed", "serving {what} requests on {addr} failed: {e}")
+                }
             },
-            None => axum::serve(listener.tap_io(|tcp| drop(tcp.set_nodelay(true))), router).await,
-        };
-        if let Err(e) = served {
-            tracing::error!(target: "embed", "serving {what} requests on {addr} failed: {e}");
+            None => {
+                let listener = listener.tap_io(|tcp| drop(tcp.set_nodelay(true)));
+                crate::serve::serve(listener, router, settings).await
+            }
         }
     });
 }

@@ -57,6 +57,13 @@ pub struct Config {
     pub snapshot_count: u64,
     pub max_request_bytes: u64,
     pub max_txn_ops: u64,
+    /// `--max-concurrent-streams`: HTTP/2 streams one client connection may have open.
+    pub max_concurrent_streams: u32,
+    /// `--grpc-keepalive-min-time`: clients pinging more often are sent away.
+    pub grpc_keepalive_min_time: Duration,
+    /// `--grpc-keepalive-interval` and `--grpc-keepalive-timeout`: the server's pings.
+    pub grpc_keepalive_interval: Duration,
+    pub grpc_keepalive_timeout: Duration,
     pub watch_progress_notify_interval: Duration,
     pub debug: bool,
     /// `--quota-backend-bytes` (0 means etcd's default of 2 GiB).
@@ -296,20 +303,12 @@ impl Typed {
             "max-snapshots",
             "max-wals",
             "quota-backend-bytes",
-            "max-concurrent-streams",
             "bcrypt-cost",
             "auth-token-ttl",
         ] {
             self.parse(name, values::uint)?;
         }
-        for name in [
-            "grpc-keepalive-min-time",
-            "grpc-keepalive-interval",
-            "grpc-keepalive-timeout",
-            "experimental-corrupt-check-time",
-        ] {
-            self.parse(name, values::duration)?;
-        }
+        self.parse("experimental-corrupt-check-time", values::flag_duration)?;
         self.parse("initial-cluster-state", |s| match s {
             "new" | "existing" => Ok(()),
             _ => Err("invalid value".to_string()),
@@ -400,9 +399,15 @@ impl Typed {
             snapshot_count: self.parse("snapshot-count", values::uint)?,
             max_request_bytes: self.parse("max-request-bytes", values::uint)?,
             max_txn_ops: self.parse("max-txn-ops", values::uint)?,
+            max_concurrent_streams: self.parse("max-concurrent-streams", values::uint32)?,
+            grpc_keepalive_min_time: self
+                .parse("grpc-keepalive-min-time", values::flag_duration)?,
+            grpc_keepalive_interval: self
+                .parse("grpc-keepalive-interval", values::flag_duration)?,
+            grpc_keepalive_timeout: self.parse("grpc-keepalive-timeout", values::flag_duration)?,
             watch_progress_notify_interval: self.parse(
                 "experimental-watch-progress-notify-interval",
-                values::duration,
+                values::flag_duration,
             )?,
             debug: self.parse("debug", values::boolean)? || log_level == "debug",
             quota_backend_bytes: match self.parse("quota-backend-bytes", values::uint)? {

@@ -253,3 +253,43 @@ fn tls_flag_errors_are_etcds() {
     );
     assert!(error_of(&["--client-cert-auth=maybe"], &[]).contains("-client-cert-auth"));
 }
+
+#[test]
+fn connection_limits_are_read_as_etcd_reads_them() {
+    let cfg = load_args(&[], &[]).unwrap();
+    assert_eq!(cfg.max_concurrent_streams, u32::MAX);
+    assert_eq!(
+        (
+            cfg.grpc_keepalive_min_time,
+            cfg.grpc_keepalive_interval,
+            cfg.grpc_keepalive_timeout
+        ),
+        (
+            Duration::from_secs(5),
+            Duration::from_secs(7200),
+            Duration::from_secs(20)
+        )
+    );
+    let cfg = load_args(
+        &[
+            "--max-concurrent-streams=2",
+            "--grpc-keepalive-interval=1s",
+            "--grpc-keepalive-timeout=500ms",
+        ],
+        &[("ETCD_GRPC_KEEPALIVE_MIN_TIME", "100ms")],
+    )
+    .unwrap();
+    assert_eq!(cfg.max_concurrent_streams, 2);
+    assert_eq!(cfg.grpc_keepalive_min_time, Duration::from_millis(100));
+    assert_eq!(cfg.grpc_keepalive_interval, Duration::from_secs(1));
+    assert_eq!(cfg.grpc_keepalive_timeout, Duration::from_millis(500));
+    assert!(cfg.notices.is_empty(), "{:?}", cfg.notices);
+    assert_eq!(
+        error_of(&["--max-concurrent-streams=4294967296"], &[]),
+        "invalid value \"4294967296\" for flag -max-concurrent-streams: strconv.ParseUint: parsing \"4294967296\": value out of range"
+    );
+    assert_eq!(
+        error_of(&["--grpc-keepalive-interval=abc"], &[]),
+        "invalid value \"abc\" for flag -grpc-keepalive-interval: parse error"
+    );
+}

@@ -20,6 +20,14 @@ pub fn uint(s: &str) -> Result<u64, String> {
     parsed.map_err(|_| "parse error".to_string())
 }
 
+/// etcd's `uint32` flag value (`--max-concurrent-streams`), with `strconv.ParseUint`'s
+/// errors as etcd's own flag type reports them.
+pub fn uint32(s: &str) -> Result<u32, String> {
+    let failed = |why| format!("strconv.ParseUint: parsing {s:?}: {why}");
+    let n = uint(s).map_err(|_| failed("invalid syntax"))?;
+    u32::try_from(n).map_err(|_| failed("value out of range"))
+}
+
 /// Go's `strconv.ParseBool`.
 pub fn boolean(s: &str) -> Result<bool, String> {
     match s {
@@ -31,6 +39,11 @@ pub fn boolean(s: &str) -> Result<bool, String> {
 
 /// Go's `time.ParseDuration` (see [`crate::go_duration::parse`]).
 pub use crate::go_duration::parse as duration;
+
+/// A Go `flag.Duration` value: Go's flag package reports any bad duration as "parse error".
+pub fn flag_duration(s: &str) -> Result<std::time::Duration, String> {
+    duration(s).map_err(|_| "parse error".to_string())
+}
 
 fn one_url(s: &str) -> Result<Url, String> {
     let url = Url::parse(s).map_err(|e| match e {

@@ -118,6 +118,8 @@
 use crate::codec::{Codec, UserError};
 use crate::frame::{self, Pseudo, PushPromiseHeaderError, Reason, Settings, StreamId};
 use crate::proto::{self, Config, Error, Prioritized};
+// etcd-rs patch: grpc-go's keepalive enforcement policy (see `proto::ping_policy`).
+pub use crate::proto::{PingPolicy, PING_POLICY};
 use crate::{FlowControl, PingPong, RecvStream, SendStream};
 
 use bytes::{Buf, Bytes};

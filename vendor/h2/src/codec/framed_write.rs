@@ -26,6 +26,9 @@ pub struct FramedWrite<T, B> {
     final_flush_done: bool,
 
     encoder: Encoder<B>,
+
+    /// etcd-rs patch: HEADERS and DATA frames buffered so far (see `proto::ping_policy`).
+    stream_frames_sent: u64,
 }
 
 #[derive(Debug)]
@@ -91,6 +94,7 @@ where
         FramedWrite {
             inner,
             final_flush_done: false,
+            stream_frames_sent: 0,
             encoder: Encoder {
                 hpack: hpack::Encoder::default(),
                 buf: Cursor::new(BytesMut::with_capacity(DEFAULT_BUFFER_CAPACITY)),
@@ -131,6 +135,9 @@ where
     /// `poll_ready` must be called first to ensure that a frame may be
     /// accepted.
     pub fn buffer(&mut self, item: Frame<B>) -> Result<(), UserError> {
+        if matches!(item, Frame::Data(_) | Frame::Headers(_)) {
+            self.stream_frames_sent += 1;
+        }
         self.encoder.buffer(item)
     }
 
@@ -327,6 +334,11 @@ impl<B> Encoder<B> {
 }
 
 impl<T, B> FramedWrite<T, B> {
+    /// etcd-rs patch: HEADERS and DATA frames buffered so far.
+    pub(crate) fn stream_frames_sent(&self) -> u64 {
+        self.stream_frames_sent
+    }
+
     /// Returns the max frame size that can be sent
     pub fn max_frame_size(&self) -> usize {
         self.encoder.max_frame_size()

@@ -111,6 +111,11 @@ impl<T, B> Codec<T, B> {
         self.inner.get_ref().get_ref()
     }
 
+    /// etcd-rs patch: HEADERS and DATA frames buffered so far (see `proto::ping_policy`).
+    pub(crate) fn stream_frames_sent(&self) -> u64 {
+        self.inner.get_ref().stream_frames_sent()
+    }
+
     /// Get a mutable reference to the inner stream.
     pub fn get_mut(&mut self) -> &mut T {
         self.inner.get_mut().get_mut()

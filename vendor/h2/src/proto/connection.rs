@@ -1,5 +1,5 @@
 use crate::codec::UserError;
-use crate::frame::{Reason, StreamId};
+use crate::frame::{Frame, Reason, StreamId};
 use crate::{client, server};
 
 use crate::frame::DEFAULT_INITIAL_WINDOW_SIZE;
@@ -50,6 +50,10 @@ where
 
     /// Ping/pong handler
     ping_pong: PingPong,
+
+    /// etcd-rs patch: grpc-go's keepalive enforcement, on server connections made in a
+    /// task that set a policy (see `ping_policy`).
+    ping_enforcer: Option<PingEnforcer>,
 
     /// Connection settings
     settings: Settings,
@@ -165,6 +169,11 @@ where
                 go_away: GoAway::new(),
                 pending_refusal: None,
                 ping_pong: PingPong::new(),
+                ping_enforcer: if P::r#dyn().is_server() {
+                    PingEnforcer::from_task()
+                } else {
+                    None
+                },
                 settings: Settings::new(config.settings),
                 streams,
                 span,
@@ -384,11 +393,11 @@ where
             }
             ready!(self.poll_ready(cx))?;
 
-            match self
-                .inner
-                .as_dyn()
-                .recv_frame(ready!(Pin::new(&mut self.codec).poll_next(cx)?))?
-            {
+            let frame = ready!(Pin::new(&mut self.codec).poll_next(cx)?);
+            if let Some(Frame::Ping(ping)) = &frame {
+                self.police_ping(ping)?;
+            }
+            match self.inner.as_dyn().recv_frame(frame)? {
                 ReceivedFrame::Settings(frame) => {
                     self.inner.settings.recv_settings(
                         frame,
@@ -406,6 +415,27 @@ where
                 }
             }
         }
+    }
+
+    /// etcd-rs patch: grpc-go's keepalive enforcement (see `ping_policy`).
+    fn police_ping(&mut self, ping: &frame::Ping) -> Result<(), Error> {
+        let Some(enforcer) = self.inner.ping_enforcer.as_mut() else {
+            return Ok(());
+        };
+        if !ping.is_ack()
+            && enforcer.recv_ping(
+                std::time::Instant::now(),
+                self.inner.streams.has_streams(),
+                self.codec.stream_frames_sent(),
+            )
+        {
+            tracing::debug!("too many pings; closing the connection");
+            return Err(Error::library_go_away_data(
+                Reason::ENHANCE_YOUR_CALM,
+                "too_many_pings",
+            ));
+        }
+        Ok(())
     }
 
     fn clear_expired_reset_streams(&mut self) {
