@@ -109,7 +109,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         peer_listeners.push((u.clone(), bind(u).await?));
     }
 
-    let backend = Backend::open(&member_dir)?;
+    let backend = Backend::open_with_cache(&member_dir, cfg.backend_cache_bytes)?;
     let snap = crate::raft::state_machine::snap_dir(&backend);
     crate::raft::snapshot_install::finish_interrupted(&backend, &snap)
         .map_err(StartError::SnapshotInstall)?;

@@ -66,6 +66,7 @@ pub const SECTIONS: &[(&str, &[Flag])] = &[
             v("max-snapshots", "5", A, "Maximum number of snapshot files to retain (0 is unlimited)."),
             v("max-wals", "5", A, "Maximum number of wal files to retain (0 is unlimited)."),
             v("quota-backend-bytes", "0", H, "Raise alarms when backend size exceeds the given quota (0 defaults to low space quota)."),
+            v("experimental-backend-cache-bytes", "134217728", H, "Most bytes of the state database's pages kept in memory (ours: etcd's bbolt leaves caching to the OS page cache)."),
             v("backend-batch-interval", "", A, "BackendBatchInterval is the maximum time before commit the backend transaction."),
             v("backend-batch-limit", "0", A, "BackendBatchLimit is the maximum operations before commit the backend transaction."),
             v("max-txn-ops", "128", H, "Maximum number of operations permitted in a transaction."),

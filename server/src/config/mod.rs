@@ -68,6 +68,8 @@ pub struct Config {
     pub debug: bool,
     /// `--quota-backend-bytes` (0 means etcd's default of 2 GiB).
     pub quota_backend_bytes: u64,
+    /// `--experimental-backend-cache-bytes`: the state database's cache (ours only).
+    pub backend_cache_bytes: u64,
     /// `--auto-compaction-mode` with `--auto-compaction-retention`; `None` when disabled.
     pub auto_compaction: Option<AutoCompaction>,
     /// `--force-new-cluster`: restart this member's data as a one-member cluster.
@@ -414,6 +416,7 @@ impl Typed {
                 0 => DEFAULT_QUOTA_BYTES,
                 n => n,
             },
+            backend_cache_bytes: self.parse("experimental-backend-cache-bytes", values::uint)?,
             auto_compaction,
             force_new_cluster: self.parse("force-new-cluster", values::boolean)?,
             client_tls,

@@ -34,8 +34,19 @@ fn no_flags_gives_etcds_defaults() {
         (100000, 1572864, 128)
     );
     assert_eq!(cfg.watch_progress_notify_interval, Duration::from_secs(600));
+    assert_eq!(cfg.backend_cache_bytes, crate::storage::DEFAULT_CACHE_BYTES);
     assert!(!cfg.debug);
     assert!(cfg.notices.is_empty(), "{:?}", cfg.notices);
+}
+
+#[test]
+fn the_state_cache_is_set_by_flag_or_variable() {
+    let flag = load_args(&["--experimental-backend-cache-bytes=1048576"], &[]).unwrap();
+    assert_eq!(flag.backend_cache_bytes, 1 << 20);
+    let env = [("ETCD_EXPERIMENTAL_BACKEND_CACHE_BYTES", "2097152")];
+    let var = load_args(&[], &env).unwrap();
+    assert_eq!(var.backend_cache_bytes, 2 << 20);
+    assert!(load_args(&["--experimental-backend-cache-bytes=lots"], &[]).is_err());
 }
 
 #[test]

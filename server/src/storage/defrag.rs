@@ -156,7 +156,7 @@ impl Backend {
             source,
         };
         let started = std::time::Instant::now();
-        let copy = open_state(copy_path)?;
+        let copy = open_state(copy_path, self.cache_bytes)?;
         let mut batch = sled::Batch::default();
         let (mut pending, mut pending_bytes, mut unsynced) = (0, 0, 0);
         for item in source.iter() {

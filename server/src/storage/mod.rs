@@ -60,7 +60,12 @@ pub struct Backend {
     /// check reads it on every write, and measuring lists sled's files.
     size: Arc<parking_lot::Mutex<Option<(Instant, u64)>>>,
     dir: PathBuf,
+    /// Capacity of sled's page cache, for this database and every defragmented copy.
+    cache_bytes: u64,
 }
+
+/// Default capacity of the state database's cache (`--experimental-backend-cache-bytes`).
+pub const DEFAULT_CACHE_BYTES: u64 = 128 * 1024 * 1024;
 
 /// How long a measured database size is reused.
 const SIZE_TTL: Duration = Duration::from_millis(100);
@@ -84,9 +89,9 @@ fn open_tree(db: &sled::Db, path: &Path, name: &str) -> Result<sled::Tree, Backe
     })
 }
 
-/// Opens the state database at `path`.
-fn open_state(path: &Path) -> Result<StateDb, BackendError> {
-    let db = open_db(path, 128 * 1024 * 1024)?;
+/// Opens the state database at `path` with a cache of `cache_bytes`.
+fn open_state(path: &Path, cache_bytes: u64) -> Result<StateDb, BackendError> {
+    let db = open_db(path, cache_bytes)?;
     let tree = open_tree(&db, path, "state")?;
     Ok(StateDb {
         db,
@@ -115,8 +120,14 @@ pub fn state_path(member_dir: &Path) -> PathBuf {
 }
 
 impl Backend {
-    /// Opens (creating if needed) the backend below `member_dir`.
+    /// Opens (creating if needed) the backend below `member_dir`, with the default cache.
     pub fn open(member_dir: &Path) -> Result<Self, BackendError> {
+        Backend::open_with_cache(member_dir, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens (creating if needed) the backend below `member_dir`; sled keeps at most about
+    /// `cache_bytes` of the database's pages in memory.
+    pub fn open_with_cache(member_dir: &Path, cache_bytes: u64) -> Result<Self, BackendError> {
         let snap = member_dir.join("snap");
         std::fs::create_dir_all(&snap).map_err(|source| BackendError::DataDir {
             path: member_dir.to_path_buf(),
@@ -128,11 +139,20 @@ impl Backend {
             source,
         })?;
         Ok(Backend {
-            state: Arc::new(RwLock::new(open_state(&defrag::live_path(&state_path))?)),
+            state: Arc::new(RwLock::new(open_state(
+                &defrag::live_path(&state_path),
+                cache_bytes,
+            )?)),
             journal: Arc::default(),
             size: Arc::default(),
             dir: member_dir.to_path_buf(),
+            cache_bytes,
         })
+    }
+
+    /// The capacity of the state database's cache.
+    pub fn cache_capacity(&self) -> u64 {
+        self.cache_bytes
     }
 
     /// The member directory this backend lives in.

@@ -97,6 +97,11 @@ impl WatchHub {
         self.latest.subscribe()
     }
 
+    /// Bytes of events the recent window holds.
+    pub fn window_bytes(&self) -> usize {
+        self.window.lock().bytes
+    }
+
     /// The latest published revision.
     pub fn latest(&self) -> i64 {
         *self.latest.borrow()
