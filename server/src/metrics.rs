@@ -94,13 +94,13 @@ pub fn render(server: &EtcdServer) -> String {
     );
     gauge(
         &mut out,
-        "etcd_debugging_backend_cache_capacity_bytes",
+        "etcd_rs_backend_cache_capacity_bytes",
         "Most bytes of the state database's pages kept in memory (--experimental-backend-cache-bytes).",
         server.state.backend.cache_capacity(),
     );
     gauge(
         &mut out,
-        "etcd_debugging_watch_window_bytes",
+        "etcd_rs_watch_window_bytes",
         "Bytes of recent events kept in memory for watchers (at most 8 MiB).",
         server.state.hub.window_bytes(),
     );
