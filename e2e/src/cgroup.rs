@@ -62,15 +62,15 @@ impl MemoryLimit {
         write(&self.dir.join("cgroup.procs"), &pid.to_string())
     }
 
+    /// The text of one of the group's files, by its cgroup v1 or v2 name.
+    fn read(&self, v1: &str, v2: &str) -> String {
+        let file = if self.v2 { v2 } else { v1 };
+        std::fs::read_to_string(self.dir.join(file)).unwrap_or_default()
+    }
+
     /// How many processes of the group the kernel has OOM-killed.
     pub fn oom_kills(&self) -> u64 {
-        let file = if self.v2 {
-            "memory.events"
-        } else {
-            "memory.oom_control"
-        };
-        std::fs::read_to_string(self.dir.join(file))
-            .unwrap_or_default()
+        self.read("memory.oom_control", "memory.events")
             .lines()
             .find_map(|l| l.strip_prefix("oom_kill "))
             .and_then(|n| n.trim().parse().ok())
@@ -79,15 +79,8 @@ impl MemoryLimit {
 
     /// The most memory the group has been charged (page cache included), in bytes.
     pub fn peak(&self) -> u64 {
-        let file = if self.v2 {
-            "memory.peak"
-        } else {
-            "memory.max_usage_in_bytes"
-        };
-        std::fs::read_to_string(self.dir.join(file))
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0)
+        let peak = self.read("memory.max_usage_in_bytes", "memory.peak");
+        peak.trim().parse().unwrap_or(0)
     }
 }
 

@@ -73,6 +73,15 @@ const PORTS: std::ops::Range<usize> = 10_000..32_000;
 
 /// A port nobody listens on right now, never the same twice in one process; each process
 /// walks the range from its own starting point, so parallel test binaries rarely meet.
+/// A whole number from environment variable `name` (a test's size or length knob), or
+/// `default` when it is unset; a value that is not one fails the test.
+pub fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name).map_or(default, |v| {
+        v.parse()
+            .unwrap_or_else(|_| panic!("{name}={v:?} is not a whole number"))
+    })
+}
+
 pub fn free_port() -> u16 {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let start = std::process::id() as usize * 7919;

@@ -34,7 +34,7 @@ use etcd_e2e::nemesis::Nemesis;
 use etcd_e2e::netns::Network;
 use etcd_e2e::watch_log::{self, WatchLog};
 use etcd_e2e::workload::{self, Setup};
-use etcd_e2e::{verdict, Flavor, Member};
+use etcd_e2e::{env_u64, verdict, Flavor, Member};
 
 const DEFAULT_SEED: u64 = 9_2024;
 const DEFAULT_SECONDS: u64 = 60;
@@ -44,13 +44,6 @@ const WATCHERS: usize = 3;
 
 /// The two runs share the machine's two cores: one at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name).map_or(default, |v| {
-        v.parse()
-            .unwrap_or_else(|_| panic!("{name}={v:?} is not a whole number"))
-    })
-}
 
 /// Polls `check` every 100 ms until it gives a value; None after `limit`.
 fn poll<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {

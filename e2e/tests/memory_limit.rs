@@ -26,18 +26,11 @@ use std::time::Duration;
 
 use etcd_e2e::cgroup::{peak_rss, reset_peak_rss, rss, MemoryLimit};
 use etcd_e2e::load::Load;
-use etcd_e2e::{our_binary, Flavor, Member};
+use etcd_e2e::{env_u64, our_binary, Flavor, Member};
 
 const VALUE: usize = 4096;
 const KEYS: usize = 10_000;
 const MIB: u64 = 1024 * 1024;
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name).map_or(default, |v| {
-        v.parse()
-            .unwrap_or_else(|_| panic!("{name}={v:?} is not a whole number"))
-    })
-}
 
 /// Resident memory of `member` now, in MiB; the member must be alive.
 fn rss_mib(member: &Member, flavor: Flavor) -> u64 {

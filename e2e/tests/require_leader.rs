@@ -31,7 +31,7 @@ use tokio_stream::StreamExt;
 
 use etcd_e2e::cluster::Cluster;
 use etcd_e2e::netns::Network;
-use etcd_e2e::Flavor;
+use etcd_e2e::{wait, Flavor};
 
 /// What etcd answers a require-leader request on a member without a leader.
 const NO_LEADER: &str = "etcdserver: no leader";
@@ -462,11 +462,6 @@ fn streams_requiring_a_leader_end_when_the_peers_stop() {
     compare("from the SIGKILL of the peers", etcd, ours);
 }
 
-/// Three members of `flavor`, each on a host of `net`, with `extra` flags.
-fn namespaced_cluster(net: &Network, flavor: Flavor, extra: &[&str]) -> Cluster {
-    Cluster::on_network(net, 3, flavor, extra)
-}
-
 fn network() -> Network {
     Network::new(3).unwrap_or_else(|e| panic!("cannot build the test's network: {e}"))
 }
@@ -475,7 +470,7 @@ fn network() -> Network {
 fn isolated_leader(flavor: Flavor) -> Times {
     let rt = runtime();
     let net = network();
-    let cluster = namespaced_cluster(&net, flavor, &[]);
+    let cluster = Cluster::on_network(&net, 3, flavor, &[]);
     let old = cluster.leader(Duration::from_secs(10));
     let majority: Vec<usize> = (0..3).filter(|&i| i != old).collect();
     let endpoint = vec![cluster.members[old].endpoint()];
@@ -778,15 +773,6 @@ where
     }
 }
 
-/// Polls `ready` until it holds; panics with `what` after `limit`.
-fn wait_until(limit: Duration, what: &str, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !ready() {
-        assert!(Instant::now() < deadline, "{what} within {limit:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// What scenario 3 measured.
 #[derive(Debug)]
 struct KubeSummary {
@@ -807,8 +793,9 @@ struct KubeSummary {
 fn kube_watch(flavor: Flavor) -> KubeSummary {
     let rt = runtime();
     let net = network();
-    let cluster = namespaced_cluster(
+    let cluster = Cluster::on_network(
         &net,
+        3,
         flavor,
         &["--experimental-watch-progress-notify-interval=1s"],
     );
@@ -862,7 +849,7 @@ fn kube_watch(flavor: Flavor) -> KubeSummary {
     );
     let acked = || progress.acked.load(Ordering::Relaxed);
     let received = || log.lock().unwrap().events.len();
-    wait_until(
+    wait::until(
         Duration::from_secs(10),
         "20 writes acknowledged and watched before the cut",
         || acked() >= 20 && received() >= 20,
@@ -874,7 +861,7 @@ fn kube_watch(flavor: Flavor) -> KubeSummary {
     // Meanwhile, when does the cut-off member start refusing require-leader requests?
     let mut probe = on_cut.kv_client();
     let mut refused_after = None;
-    wait_until(
+    wait::until(
         STREAM_END_LIMIT,
         "the watch on the cut-off member did not end",
         || {
@@ -899,7 +886,7 @@ fn kube_watch(flavor: Flavor) -> KubeSummary {
     let cancelled_after = first_end.at.duration_since(cut_at);
     // Re-opened on a healthy member, the watch catches up with the writes made meanwhile.
     let target = progress.last_acked.load(Ordering::Relaxed) + 10;
-    wait_until(
+    wait::until(
         Duration::from_secs(10),
         "the re-opened watch did not catch up",
         || log.lock().unwrap().last >= target,
@@ -908,7 +895,7 @@ fn kube_watch(flavor: Flavor) -> KubeSummary {
     net.heal(cut)
         .unwrap_or_else(|e| panic!("cannot heal the partition: {e}"));
     let healed_at = acked();
-    wait_until(
+    wait::until(
         Duration::from_secs(20),
         "20 writes acknowledged after healing",
         || acked() >= healed_at + 20,
@@ -923,7 +910,7 @@ fn kube_watch(flavor: Flavor) -> KubeSummary {
         async move { kv.get(PODS, Some(GetOptions::new().with_prefix())).await }
     });
     let end_rev = end.header().expect("header").revision();
-    wait_until(
+    wait::until(
         Duration::from_secs(10),
         "the watch did not receive everything up to the last write",
         || log.lock().unwrap().last >= end_rev || watcher.is_finished(),

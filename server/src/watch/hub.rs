@@ -28,7 +28,8 @@ const WINDOW_EVENTS: usize = 16 * 1024;
 const WINDOW_BYTES: usize = 8 << 20;
 
 struct Window {
-    revs: VecDeque<RevisionEvents>,
+    /// Each revision's events with their size in bytes.
+    revs: VecDeque<(RevisionEvents, usize)>,
     events: usize,
     bytes: usize,
     /// Every revision at or above this one is in `revs` (if it produced events at all).
@@ -65,16 +66,18 @@ impl WatchHub {
     pub fn publish(&self, revision: i64, events: Vec<Event>) {
         {
             let mut w = self.window.lock();
+            let bytes = size(&events);
             w.events += events.len();
-            w.bytes += size(&events);
-            w.revs.push_back(RevisionEvents {
+            w.bytes += bytes;
+            let rev = RevisionEvents {
                 revision,
                 events: Arc::new(events),
-            });
+            };
+            w.revs.push_back((rev, bytes));
             while (w.events > WINDOW_EVENTS || w.bytes > WINDOW_BYTES) && w.revs.len() > 1 {
-                let old = w.revs.pop_front().expect("window is not empty");
+                let (old, bytes) = w.revs.pop_front().expect("window is not empty");
                 w.events -= old.events.len();
-                w.bytes -= size(&old.events);
+                w.bytes -= bytes;
                 w.covered_from = old.revision + 1;
             }
         }
@@ -116,6 +119,7 @@ impl WatchHub {
         Some(
             w.revs
                 .iter()
+                .map(|(r, _)| r)
                 .filter(|r| r.revision >= from && r.revision <= to)
                 .cloned()
                 .collect(),
