@@ -170,6 +170,7 @@ async fn propose(proposer: &impl Proposer, mut batch: Vec<(RaftRequest, Waiter)>
     let (requests, waiters): (Vec<RaftRequest>, Vec<Waiter>) = batch.into_iter().unzip();
     let req = RaftRequest {
         request: Some(Request::Batch(RequestBatch { requests })),
+        header: None,
     };
     let answers = match proposer.propose(req).await {
         Ok(resp) => match resp.response {

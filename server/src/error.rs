@@ -74,6 +74,39 @@ pub enum EtcdError {
     BadLeaderTransferee,
     #[error("etcdserver: request timed out, leader transfer took too long")]
     LeaderTransferTimeout,
+    #[error("etcdserver: root user does not exist")]
+    RootUserNotExist,
+    #[error("etcdserver: root user does not have root role")]
+    RootRoleNotExist,
+    #[error("etcdserver: user name already exists")]
+    UserAlreadyExist,
+    #[error("etcdserver: user name is empty")]
+    UserEmpty,
+    #[error("etcdserver: user name not found")]
+    UserNotFound,
+    #[error("etcdserver: role name already exists")]
+    RoleAlreadyExist,
+    #[error("etcdserver: role name not found")]
+    RoleNotFound,
+    #[error("etcdserver: role name is empty")]
+    RoleEmpty,
+    #[error("etcdserver: authentication failed, invalid user ID or password")]
+    AuthFailed,
+    #[error("etcdserver: permission denied")]
+    PermissionDenied,
+    #[error("etcdserver: role is not granted to the user")]
+    RoleNotGranted,
+    #[error("etcdserver: permission is not granted to the role")]
+    PermissionNotGranted,
+    #[error("etcdserver: authentication is not enabled")]
+    AuthNotEnabled,
+    #[error("etcdserver: invalid auth token")]
+    InvalidAuthToken,
+    #[error("etcdserver: invalid auth management")]
+    InvalidAuthMgmt,
+    /// The permissions changed between the check of a token and the apply of its request.
+    #[error("etcdserver: revision of auth store is old")]
+    AuthOldRevision,
     /// Anything without an etcd counterpart (storage failures and the like).
     #[error("etcdserver: {0}")]
     Internal(String),
@@ -85,7 +118,13 @@ impl EtcdError {
         use EtcdError::*;
         match self {
             EmptyKey | KeyNotFound | ValueProvided | LeaseProvided | TooManyOps | DuplicateKey
-            | RequestTooLarge | MemberBadUrls => Code::InvalidArgument,
+            | RequestTooLarge | MemberBadUrls | UserEmpty | RoleEmpty | AuthFailed
+            | AuthOldRevision | InvalidAuthMgmt => Code::InvalidArgument,
+            RootUserNotExist | RootRoleNotExist | UserAlreadyExist | UserNotFound
+            | RoleAlreadyExist | RoleNotFound | RoleNotGranted | PermissionNotGranted
+            | AuthNotEnabled => Code::FailedPrecondition,
+            PermissionDenied => Code::PermissionDenied,
+            InvalidAuthToken => Code::Unauthenticated,
             Compacted | FutureRev | LeaseTtlTooLarge => Code::OutOfRange,
             NoSpace | TooManyRequests => Code::ResourceExhausted,
             LeaseNotFound | MemberNotFound => Code::NotFound,
@@ -159,6 +198,22 @@ wire_codes!(
     LeaderTransferTimeout,
     TimeoutDueToConnectionLost,
     TooManyRequests,
+    RootUserNotExist,
+    RootRoleNotExist,
+    UserAlreadyExist,
+    UserEmpty,
+    UserNotFound,
+    RoleAlreadyExist,
+    RoleNotFound,
+    RoleEmpty,
+    AuthFailed,
+    PermissionDenied,
+    RoleNotGranted,
+    PermissionNotGranted,
+    AuthNotEnabled,
+    InvalidAuthToken,
+    InvalidAuthMgmt,
+    AuthOldRevision,
 );
 
 impl From<&EtcdError> for ApplyError {
@@ -213,7 +268,7 @@ mod tests {
     #[test]
     fn every_error_round_trips_through_its_code() {
         let codes = every_code();
-        assert_eq!(codes.len(), 30, "codes are numbered without gaps");
+        assert_eq!(codes.len(), 46, "codes are numbered without gaps");
         for code in codes {
             let e = EtcdError::from_wire(code, "disk on fire".into());
             assert_eq!(e.wire_code(), code);

@@ -43,6 +43,7 @@ pub async fn check(server: &EtcdServer, cost: u64) -> Result<()> {
             member_id: server.identity.member_id,
             alarm: AlarmType::Nospace as i32,
         })),
+        header: None,
     };
     if let Err(e) = server.propose(raise).await {
         tracing::warn!(target: "etcdserver", "failed to raise the NOSPACE alarm: {e}");

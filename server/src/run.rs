@@ -141,9 +141,13 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         }
         None => bootstrap(&backend, &init)?,
     };
+    let tokens = crate::auth::tokens::Tokens::Simple(crate::auth::simple_token::SimpleTokens::new(
+        cfg.auth_token_ttl,
+    ));
     let state = Arc::new(KvState::open(
         backend.clone(),
         min_lease_ttl(cfg.election_timeout),
+        tokens,
     )?);
     if boot.restarted {
         tracing::info!(target: "etcdserver", "restarting member {:x} in cluster {:x} at revision {}", boot.member_id, boot.cluster_id, state.mvcc.read().current_revision());
@@ -190,7 +194,19 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         member_id: boot.member_id,
         cluster_id: boot.cluster_id,
     };
-    let server = EtcdServer::new(identity, raft.clone(), state, limits, peers, wal);
+    let auth_settings = crate::server::AuthSettings {
+        bcrypt_cost: crate::auth::password::cost(cfg.bcrypt_cost),
+        client_cert_auth: cfg.client_tls.client_cert_auth,
+    };
+    let server = EtcdServer::new(
+        identity,
+        raft.clone(),
+        state,
+        limits,
+        auth_settings,
+        peers,
+        wal,
+    );
     let was_member = boot.restarted || !boot.members.is_empty();
     tokio::spawn(crate::tasks::follow_raft(
         server.clone(),
@@ -285,6 +301,7 @@ async fn publish(server: &EtcdServer, cfg: &Config) {
     loop {
         let req = RaftRequest {
             request: Some(Request::MemberAttributes(attributes.clone())),
+            header: None,
         };
         match server.propose(req).await {
             Ok(_) => return,

@@ -13,6 +13,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 
+use crate::api::caller::ClientCommonName;
 use crate::config::Config;
 
 /// grpc-go's server keepalive defaults, which etcd keeps when either of
@@ -87,12 +88,41 @@ impl ConnSettings {
     }
 }
 
-/// Serves `router` on every connection `listener` accepts, until the process ends.
-pub async fn serve<L: Listener>(mut listener: L, router: axum::Router, settings: ConnSettings) {
+/// What a connection tells about its client beyond its address.
+pub trait ClientIdentity {
+    /// The common name of the client certificate the TLS handshake verified.
+    fn client_common_name(&self) -> Option<String>;
+}
+
+impl ClientIdentity for tokio::net::TcpStream {
+    fn client_common_name(&self) -> Option<String> {
+        None
+    }
+}
+
+impl ClientIdentity for tokio_rustls::server::TlsStream<tokio::net::TcpStream> {
+    fn client_common_name(&self) -> Option<String> {
+        let certs = self.get_ref().1.peer_certificates()?;
+        crate::tls::verify::common_name(certs.first()?)
+    }
+}
+
+/// Serves `router` on every connection `listener` accepts, until the process ends. Every
+/// request of a connection whose client showed a certificate carries its common name
+/// (see [`ClientCommonName`]).
+pub async fn serve<L>(mut listener: L, router: axum::Router, settings: ConnSettings)
+where
+    L: Listener,
+    L::Io: ClientIdentity,
+{
     let builder = settings.builder();
     loop {
         let (io, _) = listener.accept().await;
-        let service = TowerToHyperService::new(router.clone());
+        let router = match io.client_common_name() {
+            Some(cn) => router.clone().layer(axum::Extension(ClientCommonName(cn))),
+            None => router.clone(),
+        };
+        let service = TowerToHyperService::new(router);
         let builder = builder.clone();
         let conn = async move {
             let served = builder

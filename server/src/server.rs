@@ -37,6 +37,16 @@ pub struct Limits {
     pub quota_bytes: u64,
 }
 
+/// How this member authenticates clients, from etcd's flags.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// `--bcrypt-cost`, within bcrypt's bounds.
+    pub bcrypt_cost: u32,
+    /// `--client-cert-auth`: a verified client certificate's CN names the user of a
+    /// request that carries no token.
+    pub client_cert_auth: bool,
+}
+
 /// Who this member is.
 #[derive(Debug, Clone)]
 pub struct Identity {
@@ -51,6 +61,7 @@ pub struct EtcdServer {
     pub raft: Raft,
     pub state: Arc<KvState>,
     pub limits: Limits,
+    pub auth_settings: AuthSettings,
     /// Connections to the other members.
     pub peers: Peers,
     /// The raft log, where the commit index is read (openraft's metrics do not carry it).
@@ -72,6 +83,7 @@ impl EtcdServer {
         raft: Raft,
         state: Arc<KvState>,
         limits: Limits,
+        auth_settings: AuthSettings,
         peers: Peers,
         wal: Arc<Wal>,
     ) -> Arc<Self> {
@@ -82,6 +94,7 @@ impl EtcdServer {
             raft,
             state,
             limits,
+            auth_settings,
             peers,
             wal,
             batcher,
@@ -285,6 +298,7 @@ impl EtcdServer {
                     remaining_ttl: 0,
                 }],
             })),
+            header: None,
         };
         let raft = self.raft.clone();
         tokio::spawn(async move {

@@ -154,6 +154,7 @@ pub async fn lease_duties(server: Arc<EtcdServer>, checkpoint_every: Duration) {
             tokio::spawn(async move {
                 let req = RaftRequest {
                     request: Some(Request::LeaseRevoke(LeaseRevokeRequest { id })),
+                    header: None,
                 };
                 if let Err(e) = server.propose(req).await {
                     tracing::warn!(target: "lease", "failed to revoke expired lease {id:x}: {e}");
@@ -187,6 +188,7 @@ fn checkpoint_requests(checkpoints: Vec<(i64, i64)>, max_request_bytes: usize) -
             let checkpoints = std::mem::take(current);
             requests.push(RaftRequest {
                 request: Some(Request::LeaseCheckpoints(LeaseCheckpoints { checkpoints })),
+                header: None,
             });
         }
     };

@@ -2,6 +2,7 @@
 //! client URL (gRPC is HTTP/2 with `content-type: application/grpc`; everything else is
 //! routed to the HTTP handlers), as etcd does.
 
+pub mod caller;
 pub mod grpc_limits;
 pub mod http;
 pub mod require_leader;
@@ -10,6 +11,7 @@ pub mod v3;
 use std::sync::Arc;
 use std::time::Duration;
 
+use etcd_proto::etcdserverpb::auth_server::AuthServer;
 use etcd_proto::etcdserverpb::cluster_server::ClusterServer;
 use etcd_proto::etcdserverpb::kv_server::KvServer;
 use etcd_proto::etcdserverpb::lease_server::LeaseServer;
@@ -69,6 +71,12 @@ pub fn client_router(
     .add_service(svc!(
         MaintenanceServer,
         v3::maintenance::MaintenanceService {
+            server: server.clone()
+        }
+    ))
+    .add_service(svc!(
+        AuthServer,
+        v3::auth::AuthService {
             server: server.clone()
         }
     ));

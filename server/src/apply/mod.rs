@@ -30,11 +30,13 @@ use etcd_proto::etcdserverpb::{DeleteRangeRequest, DeleteRangeResponse, PutReque
 use etcd_proto::mvccpb::{event::EventType, Event};
 use etcd_proto::raftrequestpb::raft_request::Request;
 use etcd_proto::raftrequestpb::raft_response::Response;
-use etcd_proto::raftrequestpb::{Empty, RaftRequest, RaftResponse};
+use etcd_proto::raftrequestpb::{AuthToken, Empty, RaftRequest, RaftResponse};
 
 use prost::Message;
 
 use crate::alarm::Alarms;
+use crate::auth::store::AuthStore;
+use crate::auth::AuthInfo;
 use crate::error::{EtcdError, Result};
 use crate::lease::Lessor;
 use crate::mvcc::{MvccStore, WriteTxn};
@@ -52,6 +54,9 @@ pub struct Target<'a> {
     pub mvcc: &'a mut MvccStore,
     pub lessor: &'a mut Lessor,
     pub alarms: &'a mut Alarms,
+    pub auth: &'a mut AuthStore,
+    /// The raft index of the entry being applied (simple auth tokens end with it).
+    pub index: u64,
 }
 
 /// Applies `req`, queueing its backend changes in `batch`. A request that fails changes
@@ -60,7 +65,7 @@ pub fn apply(t: &mut Target<'_>, batch: &mut sled::Batch, req: RaftRequest) -> O
     let result = if t.alarms.no_space() && grows_store(&req) {
         Err(EtcdError::NoSpace)
     } else {
-        dispatch(t, batch, req)
+        permitted(t, &req).and_then(|ai| dispatch(t, batch, req, &ai))
     };
     let (response, events) = match result {
         Ok((response, events)) => {
@@ -76,6 +81,23 @@ pub fn apply(t: &mut Target<'_>, batch: &mut sled::Batch, req: RaftRequest) -> O
         },
         events,
     }
+}
+
+/// Who proposed `req`, once its permissions are checked against the auth state it
+/// applies to (etcd's auth applier).
+fn permitted(t: &Target<'_>, req: &RaftRequest) -> Result<AuthInfo> {
+    let ai = req
+        .header
+        .as_ref()
+        .map(|h| AuthInfo {
+            username: h.username.clone(),
+            revision: h.auth_revision,
+        })
+        .unwrap_or_default();
+    if let Some(r) = &req.request {
+        crate::auth::check::proposed(t.auth, &ai, t.lessor, r)?;
+    }
+    Ok(ai)
 }
 
 /// Moves the keys a committed write changed between leases.
@@ -106,7 +128,12 @@ fn grows_store(req: &RaftRequest) -> bool {
 /// A successful request's answer and the watch events of its write.
 type Applied = (Response, Vec<Event>);
 
-fn dispatch(t: &mut Target<'_>, batch: &mut sled::Batch, req: RaftRequest) -> Result<Applied> {
+fn dispatch(
+    t: &mut Target<'_>,
+    batch: &mut sled::Batch,
+    req: RaftRequest,
+    ai: &AuthInfo,
+) -> Result<Applied> {
     let no_events = Vec::new;
     let Some(req) = req.request else {
         return Ok((Response::Empty(Empty {}), no_events()));
@@ -177,6 +204,13 @@ fn dispatch(t: &mut Target<'_>, batch: &mut sled::Batch, req: RaftRequest) -> Re
                 alarms,
             };
             (Response::Alarm(resp), no_events())
+        }
+        Request::Auth(change) => {
+            let response = match t.auth.apply(change, ai, t.index, batch)? {
+                Some(token) => Response::AuthToken(AuthToken { token }),
+                None => Response::Empty(Empty {}),
+            };
+            (response, no_events())
         }
         Request::MemberAttributes(a) => {
             batch.insert(

@@ -18,6 +18,7 @@ use etcd_proto::raftrequestpb::{RaftRequest, RequestBatch};
 
 use super::{apply, Outcome, Target};
 use crate::alarm::Alarms;
+use crate::auth::store::AuthStore;
 use crate::error::EtcdError;
 use crate::lease::Lessor;
 use crate::mvcc::revision::Revision;
@@ -33,6 +34,7 @@ struct Member {
     mvcc: MvccStore,
     lessor: Lessor,
     alarms: Alarms,
+    auth: AuthStore,
     batch: sled::Batch,
 }
 
@@ -55,6 +57,7 @@ impl Member {
             mvcc: MvccStore::open(tree.clone()).unwrap(),
             lessor: Lessor::open(&tree, 1).unwrap(),
             alarms: Alarms::open(&tree).unwrap(),
+            auth: AuthStore::open(&tree, Default::default()).unwrap(),
             batch: sled::Batch::default(),
             tree,
             _dir: dir,
@@ -90,12 +93,15 @@ impl Member {
             mvcc: &mut self.mvcc,
             lessor: &mut self.lessor,
             alarms: &mut self.alarms,
+            auth: &mut self.auth,
+            index: 1,
         };
         apply(
             &mut target,
             &mut self.batch,
             RaftRequest {
                 request: Some(request),
+                header: None,
             },
         )
     }
@@ -397,6 +403,7 @@ fn lease_and_compaction_errors_change_nothing() {
         Request::Batch(RequestBatch {
             requests: vec![RaftRequest {
                 request: Some(put("x", "1")),
+                header: None,
             }],
         }),
         EtcdError::Internal("a request batch cannot be nested".into()),

@@ -91,6 +91,7 @@ fn put(key: &str) -> RaftRequest {
             key: key.as_bytes().to_vec(),
             ..Default::default()
         })),
+        header: None,
     }
 }
 

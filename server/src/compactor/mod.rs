@@ -50,6 +50,7 @@ impl Compactable for EtcdServer {
                 revision,
                 physical: false,
             })),
+            header: None,
         };
         self.propose(req).await.map(drop)
     }

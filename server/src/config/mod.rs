@@ -83,6 +83,10 @@ pub struct Config {
     pub peer_auto_tls: bool,
     /// `--self-signed-cert-validity`, in years.
     pub self_signed_cert_validity: u32,
+    /// `--bcrypt-cost` as given (see `auth::password::cost` for an invalid one).
+    pub bcrypt_cost: u64,
+    /// `--auth-token-ttl`: how long an unused simple token lives.
+    pub auth_token_ttl: Duration,
     /// `--cipher-suites` (empty: rustls's defaults).
     pub cipher_suites: Vec<rustls::SupportedCipherSuite>,
     /// Things to log once logging is up (unknown env vars, accepted-only flags, ...).
@@ -301,13 +305,7 @@ impl Typed {
                 ));
             }
         }
-        for name in [
-            "max-snapshots",
-            "max-wals",
-            "quota-backend-bytes",
-            "bcrypt-cost",
-            "auth-token-ttl",
-        ] {
+        for name in ["max-snapshots", "max-wals", "quota-backend-bytes"] {
             self.parse(name, values::uint)?;
         }
         self.parse("experimental-corrupt-check-time", values::flag_duration)?;
@@ -425,6 +423,8 @@ impl Typed {
             peer_auto_tls: self.parse("peer-auto-tls", values::boolean)?,
             self_signed_cert_validity: self.parse("self-signed-cert-validity", values::uint)?
                 as u32,
+            bcrypt_cost: self.parse("bcrypt-cost", values::uint)?,
+            auth_token_ttl: Duration::from_secs(self.parse("auth-token-ttl", values::uint)?),
             cipher_suites: crate::tls::ciphers::parse(&self.string("cipher-suites"))?,
             name,
             notices: Vec::new(),

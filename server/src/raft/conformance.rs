@@ -19,7 +19,8 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Fre
         let dir = tempfile::tempdir().map_err(storage_err)?;
         let backend = Backend::open(dir.path()).map_err(storage_err)?;
         let wal = Wal::open(&dir.path().join("wal"), WalOptions::default()).map_err(storage_err)?;
-        let state = Arc::new(KvState::open(backend.clone(), 1).map_err(storage_err)?);
+        let state =
+            Arc::new(KvState::open(backend.clone(), 1, Default::default()).map_err(storage_err)?);
         Ok((
             dir,
             LogStore::new(Arc::new(wal), backend),

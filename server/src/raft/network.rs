@@ -227,6 +227,7 @@ mod tests {
                 value: vec![7; value_len],
                 ..Default::default()
             })),
+            header: None,
         };
         Entry {
             log_id: LogId::new(CommittedLeaderId::new(1, 1), index),

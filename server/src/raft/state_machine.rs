@@ -155,10 +155,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 EntryPayload::Normal(p) => {
                     let mut lessor = self.state.lessor.lock();
                     let mut alarms = self.state.alarms.lock();
+                    let mut auth = self.state.auth.write();
                     let mut target = apply::Target {
                         mvcc: &mut mvcc,
                         lessor: &mut lessor,
                         alarms: &mut alarms,
+                        auth: &mut auth,
+                        index: entry.log_id.index,
                     };
                     let mut apply_one = |req| {
                         let o = apply::apply(&mut target, &mut batch, req);
@@ -167,8 +170,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         }
                         o.response
                     };
-                    match p.0.request {
-                        Some(Request::Batch(b)) => {
+                    match p.0 {
+                        RaftRequest {
+                            request: Some(Request::Batch(b)),
+                            ..
+                        } => {
                             let responses: Vec<RaftResponse> =
                                 b.requests.into_iter().map(&mut apply_one).collect();
                             RaftResponse {
@@ -176,7 +182,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                                 revision: target.mvcc.current_revision(),
                             }
                         }
-                        request => apply_one(RaftRequest { request }),
+                        request => apply_one(request),
                     }
                 }
                 EntryPayload::Membership(m) => {
@@ -237,6 +243,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let primary = lessor.is_primary();
             (*mvcc, *lessor) = crate::state::load(tree, lessor.min_ttl()).map_err(storage_err)?;
             *state.alarms.lock() = crate::alarm::Alarms::open(tree).map_err(storage_err)?;
+            state.auth.write().reload(tree).map_err(storage_err)?;
             if primary {
                 lessor.promote(std::time::Duration::ZERO);
             }
@@ -300,7 +307,7 @@ mod tests {
             let backend = Backend::open(dir.path()).unwrap();
             let members = BTreeMap::from([(id, MemberNode::default())]);
             persist_identity(&backend, id, 99, &members).unwrap();
-            let state = Arc::new(KvState::open(backend, 1).unwrap());
+            let state = Arc::new(KvState::open(backend, 1, Default::default()).unwrap());
             Member {
                 sm: StateMachine::new(state.clone()),
                 state,
@@ -324,6 +331,7 @@ mod tests {
                     log_id: log_id(i as u64 + 2),
                     payload: EntryPayload::Normal(super::super::types::Proposal(RaftRequest {
                         request: Some(request),
+                        header: None,
                     })),
                 });
             }

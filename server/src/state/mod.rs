@@ -16,6 +16,8 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 
 use crate::alarm::Alarms;
+use crate::auth::store::AuthStore;
+use crate::auth::tokens::Tokens;
 use crate::error::EtcdError;
 use crate::lease::Lessor;
 use crate::mvcc::MvccStore;
@@ -24,13 +26,15 @@ use crate::watch::hub::WatchHub;
 
 /// Everything the state machine applies to.
 ///
-/// Lock order: `mvcc` before `lessor` before `alarms`. The state machine holds the `mvcc` write lock from
-/// the first change of an entry until its batch is in the backend, so readers never see an
-/// index entry whose record is not stored yet.
+/// Lock order: `mvcc` before `lessor` before `alarms` before `auth`. The state machine
+/// holds the `mvcc` write lock from the first change of an entry until its batch is in the
+/// backend, so readers never see an index entry whose record is not stored yet; and a
+/// reader holding the `mvcc` read lock sees the permissions of the same point in time.
 pub struct KvState {
     pub mvcc: RwLock<MvccStore>,
     pub lessor: Mutex<Lessor>,
     pub alarms: Mutex<Alarms>,
+    pub auth: RwLock<AuthStore>,
     pub hub: WatchHub,
     pub backend: Backend,
     /// Shared by [`view::StateView`]s, taken exclusively by whatever replaces the state
@@ -40,14 +44,20 @@ pub struct KvState {
 
 impl KvState {
     /// Loads the state from the backend.
-    pub fn open(backend: Backend, min_lease_ttl: i64) -> crate::error::Result<Self> {
+    pub fn open(
+        backend: Backend,
+        min_lease_ttl: i64,
+        tokens: Tokens,
+    ) -> crate::error::Result<Self> {
         let (mvcc, lessor) = load(&backend.state(), min_lease_ttl)?;
         let alarms = Alarms::open(&backend.state())?;
+        let auth = AuthStore::open(&backend.state(), tokens)?;
         let hub = WatchHub::new(mvcc.current_revision());
         Ok(KvState {
             mvcc: RwLock::new(mvcc),
             lessor: Mutex::new(lessor),
             alarms: Mutex::new(alarms),
+            auth: RwLock::new(auth),
             hub,
             backend,
             maintenance: Arc::default(),

@@ -13,7 +13,7 @@ use crate::storage::Backend;
 
 /// The applied state of the member whose data lives below `dir`.
 pub fn open(dir: &Path) -> KvState {
-    KvState::open(Backend::open(dir).unwrap(), 5).unwrap()
+    KvState::open(Backend::open(dir).unwrap(), 5, Default::default()).unwrap()
 }
 
 /// Applies `request` as the state machine applies an entry holding it: under the write
@@ -25,16 +25,20 @@ pub fn apply(state: &KvState, request: Request) -> i64 {
     let outcome = {
         let mut lessor = state.lessor.lock();
         let mut alarms = state.alarms.lock();
+        let mut auth = state.auth.write();
         let mut target = apply::Target {
             mvcc: &mut mvcc,
             lessor: &mut lessor,
             alarms: &mut alarms,
+            auth: &mut auth,
+            index: 0,
         };
         apply::apply(
             &mut target,
             &mut batch,
             RaftRequest {
                 request: Some(request),
+                header: None,
             },
         )
     };

@@ -1,7 +1,7 @@
 //! The layout of the state tree ([`Backend::state`](super::Backend::state)): every key and
 //! key prefix written to it, who writes it, and how far it travels.
 //!
-//! Six modules keep their records in the one tree, and three paths copy parts of it
+//! Seven modules keep their records in the one tree, and three paths copy parts of it
 //! elsewhere: raft snapshots (built by [`KvState::export`](crate::state::KvState::export),
 //! installed by the raft state machine), the hash members compare
 //! ([`KvState::hash`](crate::state::KvState::hash)) and `etcdctl snapshot restore`. Each of
@@ -13,7 +13,7 @@
 //! - a new [`KeyKind`] does not compile until [`KeyKind::reach`] says how far it travels.
 //!
 //! The bytes are the on-disk format: existing data dirs hold them, so they never change.
-//! Prefixes begin with distinct bytes (`k`, `l`, `a`, and `m/` for single keys), so no key
+//! Prefixes begin with distinct bytes (`k`, `l`, `a`, `u`, `r`, and `m/` for single keys), so no key
 //! can be taken for another kind's.
 
 /// Prefix of key-value history records, written by the MVCC store
@@ -76,6 +76,20 @@ pub const PENDING_MEMBERS: &[u8] = b"m/pending_members";
 /// last one redoes it from the snapshot file on its next start. Local.
 pub const INSTALL_PENDING: &[u8] = b"m/install_pending";
 
+/// Whether v3 authentication is on (one byte, 1 or 0), written by the auth store
+/// ([`crate::auth::store`]) when auth is enabled or disabled. Replicated data: like etcd's
+/// auth buckets it is restored with the keys.
+pub const AUTH_ENABLED: &[u8] = b"m/auth/enabled";
+/// The auth revision (big-endian `u64`), written with every change of users, roles or
+/// permissions. Replicated data.
+pub const AUTH_REVISION: &[u8] = b"m/auth/revision";
+/// Prefix of auth users: the prefix, then the user name; the value is an `authpb.User`
+/// (name, bcrypt hash, sorted roles). Replicated data.
+pub const AUTH_USER_PREFIX: u8 = b'u';
+/// Prefix of auth roles: the prefix, then the role name; the value is an `authpb.Role`.
+/// Replicated data.
+pub const AUTH_ROLE_PREFIX: u8 = b'r';
+
 /// Defines [`KeyKind`] and [`KeyKind::ALL`] from one list, so the list of kinds the tests
 /// walk cannot miss one.
 macro_rules! key_kinds {
@@ -118,6 +132,14 @@ key_kinds! {
     PendingMembers,
     /// A raft snapshot installation not finished yet ([`INSTALL_PENDING`]).
     InstallPending,
+    /// The auth switch ([`AUTH_ENABLED`]).
+    AuthEnabled,
+    /// The auth revision ([`AUTH_REVISION`]).
+    AuthRevision,
+    /// An auth user ([`AUTH_USER_PREFIX`]).
+    AuthUser,
+    /// An auth role ([`AUTH_ROLE_PREFIX`]).
+    AuthRole,
 }
 
 /// How far a key travels beyond this member's state tree.
@@ -140,9 +162,14 @@ impl KeyKind {
     /// How far keys of this kind travel.
     pub const fn reach(self) -> Reach {
         match self {
-            KeyKind::History | KeyKind::Revision | KeyKind::Compacted | KeyKind::Lease => {
-                Reach::Data
-            }
+            KeyKind::History
+            | KeyKind::Revision
+            | KeyKind::Compacted
+            | KeyKind::Lease
+            | KeyKind::AuthEnabled
+            | KeyKind::AuthRevision
+            | KeyKind::AuthUser
+            | KeyKind::AuthRole => Reach::Data,
             KeyKind::Alarm | KeyKind::MemberAttributes => Reach::Cluster,
             KeyKind::Applied | KeyKind::Membership => Reach::RaftPosition,
             KeyKind::MemberId
@@ -210,6 +237,10 @@ pub fn classify(key: &[u8]) -> Result<KeyKind, UnknownKey> {
         CLUSTER_ID => KeyKind::ClusterId,
         PENDING_MEMBERS => KeyKind::PendingMembers,
         INSTALL_PENDING => KeyKind::InstallPending,
+        AUTH_ENABLED => KeyKind::AuthEnabled,
+        AUTH_REVISION => KeyKind::AuthRevision,
+        [AUTH_USER_PREFIX, _, ..] => KeyKind::AuthUser,
+        [AUTH_ROLE_PREFIX, _, ..] => KeyKind::AuthRole,
         _ if is_member_attributes(key) => KeyKind::MemberAttributes,
         _ => return Err(UnknownKey(key.to_vec())),
     };
@@ -282,6 +313,20 @@ pub fn member_attributes(id: u64) -> Vec<u8> {
     k
 }
 
+/// Key of auth user `name`.
+pub fn auth_user(name: &str) -> Vec<u8> {
+    let mut k = vec![AUTH_USER_PREFIX];
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+/// Key of auth role `name`.
+pub fn auth_role(name: &str) -> Vec<u8> {
+    let mut k = vec![AUTH_ROLE_PREFIX];
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
 /// One key of `kind`, for tests that need a key of every kind.
 #[cfg(test)]
 pub fn example(kind: KeyKind) -> Vec<u8> {
@@ -298,6 +343,10 @@ pub fn example(kind: KeyKind) -> Vec<u8> {
         KeyKind::ClusterId => CLUSTER_ID.to_vec(),
         KeyKind::PendingMembers => PENDING_MEMBERS.to_vec(),
         KeyKind::InstallPending => INSTALL_PENDING.to_vec(),
+        KeyKind::AuthEnabled => AUTH_ENABLED.to_vec(),
+        KeyKind::AuthRevision => AUTH_REVISION.to_vec(),
+        KeyKind::AuthUser => auth_user("alice"),
+        KeyKind::AuthRole => auth_role("readers"),
     }
 }
 
@@ -320,6 +369,10 @@ mod tests {
         assert_eq!(CLUSTER_ID, b"m/cluster_id");
         assert_eq!(PENDING_MEMBERS, b"m/pending_members");
         assert_eq!(INSTALL_PENDING, b"m/install_pending");
+        assert_eq!(AUTH_ENABLED, b"m/auth/enabled");
+        assert_eq!(AUTH_REVISION, b"m/auth/revision");
+        assert_eq!(auth_user("root"), b"uroot");
+        assert_eq!(auth_role("root"), b"rroot");
         assert_eq!(
             history(0x0102, 3),
             *b"k\0\0\0\0\0\0\x01\x02\0\0\0\0\0\0\0\x03"
@@ -350,6 +403,10 @@ mod tests {
             (CLUSTER_ID, KeyKind::ClusterId, Reach::Local),
             (PENDING_MEMBERS, KeyKind::PendingMembers, Reach::Local),
             (INSTALL_PENDING, KeyKind::InstallPending, Reach::Local),
+            (AUTH_ENABLED, KeyKind::AuthEnabled, Reach::Data),
+            (AUTH_REVISION, KeyKind::AuthRevision, Reach::Data),
+            (&auth_user("a"), KeyKind::AuthUser, Reach::Data),
+            (&auth_role("a"), KeyKind::AuthRole, Reach::Data),
         ];
         for (key, kind, reach) in table {
             assert_eq!(classify(key), Ok(*kind), "{}", show(key));
@@ -401,6 +458,9 @@ mod tests {
             &lease(1)[..8],
             &alarm(1, 1)[..12],
             b"x\0\0\0\0\0\0\0\x01",
+            b"u",
+            b"r",
+            b"m/auth/",
         ];
         for key in unknown {
             assert_eq!(classify(key), Err(UnknownKey(key.to_vec())));

@@ -33,6 +33,13 @@ pub enum AllowedError {
     Hostname,
 }
 
+/// The subject's first common name of `cert`, if it has one that is text.
+pub fn common_name(cert: &CertificateDer<'_>) -> Option<String> {
+    let (_, c) = x509_parser::parse_x509_certificate(cert).ok()?;
+    let cn = c.subject().iter_common_name().next()?;
+    cn.as_str().ok().map(str::to_string)
+}
+
 /// `--peer-cert-allowed-cn` / `--peer-cert-allowed-hostname` (empty: not checked).
 #[derive(Debug, Clone, Default)]
 pub struct Allowed {
@@ -43,16 +50,8 @@ pub struct Allowed {
 impl Allowed {
     /// Checks the end-entity certificate against the allowed CN and hostname.
     pub fn check(&self, cert: &CertificateDer<'_>) -> Result<(), AllowedError> {
-        if !self.cn.is_empty() {
-            let cn = x509_parser::parse_x509_certificate(cert)
-                .ok()
-                .and_then(|(_, c)| {
-                    let cn = c.subject().iter_common_name().next()?;
-                    cn.as_str().ok().map(str::to_string)
-                });
-            if cn.as_deref() != Some(self.cn.as_str()) {
-                return Err(AllowedError::CommonName);
-            }
+        if !self.cn.is_empty() && common_name(cert).as_deref() != Some(self.cn.as_str()) {
+            return Err(AllowedError::CommonName);
         }
         if !self.hostname.is_empty() {
             let valid = ServerName::try_from(self.hostname.as_str())

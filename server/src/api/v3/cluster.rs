@@ -59,10 +59,19 @@ impl ClusterService {
 }
 
 /// Runs a membership change on the leader, forwarding it when this member is a follower.
+/// Only root may change the membership while auth is on; the member the client called
+/// checks (a forwarded change comes from a member, over the peer URL).
 macro_rules! on_leader {
     ($svc:expr, $req:expr, $method:ident, $local:expr) => {{
-        let req = $req.into_inner();
         let server = &$svc.server;
+        if !$svc.on_peer_url {
+            let creds = $crate::api::caller::Credentials::of_request(&$req);
+            creds
+                .check_admin(server)
+                .await
+                .map_err(|e| $svc.status(e))?;
+        }
+        let req = $req.into_inner();
         let routed = server.route(|ch| {
             let req = req.clone();
             async move { ClusterClient::new(ch).$method(req).await }

@@ -18,6 +18,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::propose_expecting;
+use crate::api::caller::Credentials;
 use crate::api::require_leader::{LeaderLoss, StreamGuard};
 use crate::error::EtcdError;
 use crate::lease::MAX_LEASE_TTL;
@@ -36,6 +37,7 @@ impl Lease for LeaseService {
         &self,
         req: Request<LeaseGrantRequest>,
     ) -> Result<Response<LeaseGrantResponse>, Status> {
+        let creds = Credentials::of_request(&req);
         let mut req = req.into_inner();
         if req.ttl > MAX_LEASE_TTL {
             return Err(EtcdError::LeaseTtlTooLarge.into());
@@ -53,15 +55,22 @@ impl Lease for LeaseService {
                 };
             }
         }
-        propose_expecting!(self.server, Raft::LeaseGrant(req), Applied::LeaseGrant)
+        propose_expecting!(
+            self.server,
+            creds,
+            Raft::LeaseGrant(req),
+            Applied::LeaseGrant
+        )
     }
 
     async fn lease_revoke(
         &self,
         req: Request<LeaseRevokeRequest>,
     ) -> Result<Response<LeaseRevokeResponse>, Status> {
+        let creds = Credentials::of_request(&req);
         propose_expecting!(
             self.server,
+            creds,
             Raft::LeaseRevoke(req.into_inner()),
             Applied::LeaseRevoke
         )

@@ -16,6 +16,7 @@ use futures::Stream;
 use tonic::{Request, Response, Status};
 
 use super::propose_expecting;
+use crate::api::caller::Credentials;
 use crate::error::EtcdError;
 use crate::server::EtcdServer;
 use crate::version::API_VERSION;
@@ -143,8 +144,13 @@ fn send_snapshot(
 impl Maintenance for MaintenanceService {
     /// etcd answers alarm requests without a header.
     async fn alarm(&self, req: Request<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
-        let resp: Result<Response<AlarmResponse>, Status> =
-            propose_expecting!(self.server, Raft::Alarm(req.into_inner()), Applied::Alarm);
+        let creds = Credentials::of_request(&req);
+        let resp: Result<Response<AlarmResponse>, Status> = propose_expecting!(
+            self.server,
+            creds,
+            Raft::Alarm(req.into_inner()),
+            Applied::Alarm
+        );
         resp.map(|r| {
             Response::new(AlarmResponse {
                 header: None,
@@ -202,8 +208,11 @@ impl Maintenance for MaintenanceService {
 
     async fn defragment(
         &self,
-        _req: Request<DefragmentRequest>,
+        req: Request<DefragmentRequest>,
     ) -> Result<Response<DefragmentResponse>, Status> {
+        Credentials::of_request(&req)
+            .check_admin_maintenance(&self.server)
+            .await?;
         let state = self.server.state.clone();
         tracing::info!(target: "etcdserver", "starting to defragment the storage backend...");
         let before = state.backend.db_size();
@@ -222,7 +231,10 @@ impl Maintenance for MaintenanceService {
         Ok(Response::new(DefragmentResponse { header: None }))
     }
 
-    async fn hash(&self, _req: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
+    async fn hash(&self, req: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
+        Credentials::of_request(&req)
+            .check_admin_maintenance(&self.server)
+            .await?;
         let state = self.server.state.clone();
         let hash = blocking(move || state.hash()).await?;
         Ok(Response::new(HashResponse {
@@ -235,6 +247,9 @@ impl Maintenance for MaintenanceService {
         &self,
         req: Request<HashKvRequest>,
     ) -> Result<Response<HashKvResponse>, Status> {
+        Credentials::of_request(&req)
+            .check_admin_maintenance(&self.server)
+            .await?;
         let rev = req.into_inner().revision;
         let state = self.server.state.clone();
         let (hash, compact_revision, current) = blocking(move || {
@@ -262,8 +277,11 @@ impl Maintenance for MaintenanceService {
 
     async fn snapshot(
         &self,
-        _req: Request<SnapshotRequest>,
+        req: Request<SnapshotRequest>,
     ) -> Result<Response<Self::SnapshotStream>, Status> {
+        Credentials::of_request(&req)
+            .check_admin_maintenance(&self.server)
+            .await?;
         let state = self.server.state.clone();
         // A few chunks in flight: the walk goes at the pace the client reads.
         let (tx, rx) = tokio::sync::mpsc::channel(8);

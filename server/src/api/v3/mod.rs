@@ -1,5 +1,6 @@
 //! The etcd v3 gRPC services.
 
+pub mod auth;
 pub mod cluster;
 pub mod kv;
 pub mod lease;
@@ -42,11 +43,14 @@ pub(crate) fn check_size(server: &EtcdServer, req: &RaftRequest) -> Result<(), E
     Ok(())
 }
 
-/// Proposes a raft request and unwraps the expected response variant, filling its header.
+/// Proposes a raft request on behalf of the caller with `$creds` (a
+/// [`Credentials`](crate::api::caller::Credentials)) and unwraps the expected response
+/// variant, filling its header.
 macro_rules! propose_expecting {
-    ($server:expr, $req:expr, $variant:path) => {{
+    ($server:expr, $creds:expr, $req:expr, $variant:path) => {{
         let req = etcd_proto::raftrequestpb::RaftRequest {
             request: Some($req),
+            header: $creds.header(&$server).await?,
         };
         $crate::api::v3::check_size(&$server, &req)?;
         match $server.propose(req).await? {

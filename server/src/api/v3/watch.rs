@@ -24,6 +24,8 @@ use etcd_proto::etcdserverpb::watch_create_request::FilterType;
 use etcd_proto::etcdserverpb::watch_request::RequestUnion;
 use etcd_proto::etcdserverpb::watch_server::Watch;
 use etcd_proto::etcdserverpb::{ResponseHeader, WatchCreateRequest, WatchRequest, WatchResponse};
+
+use crate::api::caller::Credentials;
 use etcd_proto::mvccpb::{event::EventType, Event};
 use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
@@ -125,8 +127,34 @@ impl HeaderSource for EtcdServer {
     }
 }
 
+/// Checks a new watch against the read permissions of the stream's caller (etcd's
+/// isWatchPermitted): the token is judged again at every create, as etcd does.
+pub struct WatchGate {
+    server: Arc<EtcdServer>,
+    creds: Credentials,
+}
+
+impl WatchGate {
+    async fn permits(&self, c: &WatchCreateRequest) -> bool {
+        let Ok(ai) = self.creds.resolve(&self.server).await else {
+            return false;
+        };
+        // An empty key is the smallest key, as etcd reads it.
+        let key: &[u8] = if c.key.is_empty() { &[0] } else { &c.key };
+        let auth = self.server.state.auth.read();
+        crate::auth::check::range(&auth, &ai.unwrap_or_default(), key, &c.range_end).is_ok()
+    }
+}
+
+/// Why a watch was refused its create, as etcd words it: a gRPC status printed as Go's
+/// status error prints.
+const PERMISSION_DENIED: &str =
+    "rpc error: code = PermissionDenied desc = etcdserver: permission denied";
+
 struct StreamTask {
     state: Arc<KvState>,
+    /// `None` where no caller is checked (the unit tests' streams).
+    gate: Option<WatchGate>,
     headers: Arc<dyn HeaderSource>,
     /// Size at which a fragmenting watcher's response is split.
     fragment_limit: usize,
@@ -149,6 +177,7 @@ impl StreamTask {
     ) -> Self {
         StreamTask {
             state,
+            gate: None,
             headers,
             fragment_limit,
             watchers: BTreeMap::new(),
@@ -186,6 +215,17 @@ impl StreamTask {
         let current = self.state.hub.latest();
         match req.request_union {
             Some(RequestUnion::CreateRequest(c)) => {
+                if let Some(gate) = &self.gate {
+                    if !gate.permits(&c).await {
+                        let r = WatchResponse {
+                            created: true,
+                            canceled: true,
+                            cancel_reason: PERMISSION_DENIED.to_string(),
+                            ..self.response(current, c.watch_id)
+                        };
+                        return self.send(r).await;
+                    }
+                }
                 let watchers = &self.watchers;
                 let r = match self.ids.assign(&c, |id| watchers.contains_key(&id)) {
                     Ok(id) => {
@@ -421,13 +461,18 @@ impl Watch for WatchService {
         req: Request<Streaming<WatchRequest>>,
     ) -> Result<Response<Self::WatchStream>, Status> {
         let guard = self.leader_loss.for_stream(req.metadata());
+        let creds = Credentials::of_request(&req);
         let (tx, rx) = mpsc::channel(128);
-        let task = StreamTask::new(
+        let mut task = StreamTask::new(
             self.server.state.clone(),
             self.server.clone(),
             self.server.limits.max_request_bytes + GRPC_OVERHEAD_BYTES,
             tx,
         );
+        task.gate = Some(WatchGate {
+            server: self.server.clone(),
+            creds,
+        });
         tokio::spawn(task.run(req.into_inner(), self.progress_interval, guard));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }

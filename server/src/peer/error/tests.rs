@@ -167,6 +167,7 @@ async fn a_connection_reset_after_sending_may_have_applied() {
     };
     let req = RaftRequest {
         request: Some(etcd_proto::raftrequestpb::raft_request::Request::Put(put)),
+        header: None,
     };
     let status = RaftPeerClient::new(channel_to(addr).await)
         .propose(req)
