@@ -129,7 +129,7 @@ pub enum Expect {
     Ok,
     Err(Code, &'static str),
     /// A watch created and canceled at once with this `cancel_reason` (etcd's answer to
-    /// a watch the caller may not make: the stream itself stays open).
+    /// a watch the caller may not make: a message, watch ID -1, not an error status).
     Canceled(&'static str),
 }
 
@@ -175,6 +175,10 @@ pub fn perm(key: &str, end: &str, perm_type: Type) -> Permission {
     }
 }
 
+/// What a call gave: the response message, normalised and pretty-printed, or the
+/// status's code and text.
+pub type Outcome = Result<String, (Code, String)>;
+
 /// One recorded answer: the step, as made, and what came back, normalised (a response
 /// message pretty-printed, or `Err(code, "message")`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,7 +205,7 @@ impl Transcript {
     }
 
     /// Checks `answer` for `step` against `expect`, noting a miss.
-    fn check(&mut self, step: &str, answer: &Result<String, (Code, String)>, expect: Expect) {
+    fn check(&mut self, step: &str, answer: &Outcome, expect: Expect) {
         // A watch answer is the pretty-printed first message; whether it was canceled, and
         // why, is read from its fields.
         let canceled = |text: &str, reason: &str| {
@@ -233,7 +237,7 @@ impl Transcript {
     }
 
     /// Records a free-form entry expected to be `expect`.
-    pub fn expect(&mut self, step: &str, answer: Result<String, (Code, String)>, expect: Expect) {
+    pub fn expect(&mut self, step: &str, answer: Outcome, expect: Expect) {
         self.check(step, &answer, expect);
         self.note(step, shown(&answer));
     }
@@ -252,7 +256,7 @@ fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn shown(answer: &Result<String, (Code, String)>) -> String {
+fn shown(answer: &Outcome) -> String {
     match answer {
         Ok(text) => text.clone(),
         Err((code, message)) => format!("Err({code:?}, {message:?})"),
@@ -360,7 +364,7 @@ impl Session {
     fn normal<T: Normalise + Debug>(
         &mut self,
         reply: Result<tonic::Response<T>, Status>,
-    ) -> Result<String, (Code, String)> {
+    ) -> Outcome {
         match reply {
             Ok(response) => {
                 let mut message = response.into_inner();
@@ -372,7 +376,7 @@ impl Session {
     }
 
     /// Makes `call` as `who`; the normalised response or the status.
-    pub async fn answer(&mut self, who: Who, call: &Call) -> Result<String, (Code, String)> {
+    pub async fn answer(&mut self, who: Who, call: &Call) -> Outcome {
         self.has_token(who)?;
         let ch = self.channel.clone();
         let (mut auth, mut kv) = (AuthClient::new(ch.clone()), KvClient::new(ch.clone()));
@@ -530,11 +534,7 @@ impl Session {
 
     /// Opens a watch stream as `who`, sends `create`, and returns the first message (or
     /// the status the stream ended with).
-    async fn watch(
-        &mut self,
-        who: Who,
-        create: WatchCreateRequest,
-    ) -> Result<String, (Code, String)> {
+    async fn watch(&mut self, who: Who, create: WatchCreateRequest) -> Outcome {
         let (tx, rx) = tokio::sync::mpsc::channel(1);
         let create = WatchRequest {
             request_union: Some(RequestUnion::CreateRequest(create)),

@@ -8,7 +8,9 @@
 
 use std::time::Duration;
 
-use etcd_e2e::auth::{connect, differential, each, ok, step, Call, Expect, Session, Step, Who};
+use etcd_e2e::auth::{
+    connect, differential, each, ok, step, Call, Expect, Session, Step, Transcript, Who,
+};
 use etcd_e2e::grpc::requests::{compare, delete, op, put, range, txn};
 use etcd_e2e::pki::{Pki, Usage};
 use etcd_e2e::{our_binary, Flavor, Member, Ports, DEBIAN_ETCDCTL};
@@ -80,7 +82,7 @@ fn authenticate(name: &'static str, password: &'static str, save: &'static str) 
 }
 
 /// A scenario: the steps `steps` makes for a member started with `flags`.
-async fn play(flavor: Flavor, flags: &[&str], steps: Vec<Step>) -> etcd_e2e::auth::Transcript {
+async fn play(flavor: Flavor, flags: &[&str], steps: Vec<Step>) -> Transcript {
     let mut session = Session::start(flavor, flags).await;
     session.run(&steps).await;
     session.transcript
@@ -94,6 +96,7 @@ fn management() -> Vec<Step> {
         ok(ANON, UserAdd("alice", ALICE_PW)),
         step(ANON, UserAdd("alice", "other"), USER_EXISTS),
         step(ANON, UserAdd("", "pw"), USER_EMPTY),
+        // An empty password is accepted.
         ok(ANON, UserAdd("bob", "")),
         ok(ANON, UserGet("alice")),
         step(ANON, UserGet("nobody"), USER_NOT_FOUND),
@@ -304,8 +307,9 @@ const ANY_USER: [Expect; 4] = [OK, OK, OK, BAD_TOKEN];
 /// A call that looks at no token at all: even a garbage one is not refused.
 const NO_AUTH: [Expect; 4] = [OK, OK, OK, OK];
 
-/// A watch alice may make; without a token, or with a garbage one, the watch is created
-/// and canceled at once, with the error's text (as Go prints a gRPC status) as reason.
+/// A watch alice may make; without a token, or with a garbage one, the watch is refused
+/// as a denied one is: a message with watch ID -1, created and canceled, the error's text
+/// as Go prints a gRPC status as the reason, and the header of the current revision.
 const WATCH_ALLOWED: [Expect; 4] = [
     OK,
     OK,
@@ -627,7 +631,7 @@ async fn password_role_and_user_changes_act_on_tokens_as_in_etcd() {
 /// expires (etcd checks simple tokens' deadlines every second). The token is tried after
 /// idle gaps growing from half a second (each use renews it) until it fails, which must
 /// be after a gap of at least the TTL and at most 8 s.
-async fn token_ttl(flavor: Flavor) -> etcd_e2e::auth::Transcript {
+async fn token_ttl(flavor: Flavor) -> Transcript {
     const TTL: Duration = Duration::from_secs(2);
     let mut session = Session::start(flavor, &["--auth-token-ttl=2"]).await;
     session.run(&documented_setup()).await;
@@ -746,7 +750,7 @@ const ROOT_FLAG: &str = "--user=root:rootpw";
 ///
 /// Each flavour restores its own snapshot: a snapshot is the storage engine's file
 /// (bbolt's or ours), and neither etcdctl restores the other's.
-async fn survives(flavor: Flavor) -> etcd_e2e::auth::Transcript {
+async fn survives(flavor: Flavor) -> Transcript {
     let dir = tempfile::tempdir().expect("tempdir");
     let snapshot = dir.path().join("snapshot.db");
     let mut session = Session::start(flavor, &[]).await;
@@ -780,7 +784,7 @@ async fn auth_state_survives_a_restart_and_a_snapshot_restore() {
 
 /// The etcd-client crate signing in with `ConnectOptions::with_user` (it sends the token
 /// as metadata `authorization`, which etcd takes as well as `token`).
-async fn with_etcd_client(flavor: Flavor) -> etcd_e2e::auth::Transcript {
+async fn with_etcd_client(flavor: Flavor) -> Transcript {
     use etcd_client::{Client, ConnectOptions, Error};
     let mut session = Session::start(flavor, &[]).await;
     session.run(&documented_setup()).await;
@@ -854,10 +858,12 @@ async fn tls_channel(pki: &Pki, member: &Member, client: &str) -> Channel {
 
 /// With `--client-cert-auth`, a client certificate's CN is the user of a call without a
 /// token; a token, when sent, takes precedence (a garbage one is refused, not replaced by
-/// the CN).
-fn common_name_steps() -> Vec<Step> {
+/// the CN). The steps made over a connection with each CN: alice (a user), root, and
+/// nobody (no such user: refused as a user without permissions, and, for calls that
+/// need root, as a user that does not exist).
+fn by_common_name() -> Vec<(&'static str, Vec<Step>)> {
     use Call::*;
-    let alice_cn = [
+    let alice = vec![
         ok(ANON, get("foo/a")),
         ok(ANON, Put(put("foo/cn", "by-cn"))),
         step(ANON, get("bar"), DENIED),
@@ -869,17 +875,24 @@ fn common_name_steps() -> Vec<Step> {
         ok(ROOT, get("bar")),
         step(GARBAGE, get("foo/a"), BAD_TOKEN),
     ];
-    alice_cn.to_vec()
+    let root = vec![
+        ok(ANON, get("bar")),
+        ok(ANON, UserList),
+        ok(ANON, Hash),
+        step(ALICE, get("bar"), DENIED),
+    ];
+    let nobody = vec![
+        step(ANON, get("foo/a"), DENIED),
+        step(ANON, UserList, USER_NOT_FOUND),
+        ok(ALICE, get("foo/a")),
+    ];
+    vec![("alice", alice), ("root", root), ("nobody", nobody)]
 }
 
-/// The certificates the CN scenario connects with, by CN: alice (a user), root, and
-/// nobody (no such user).
-const CNS: [&str; 3] = ["alice", "root", "nobody"];
-
-async fn common_name(flavor: Flavor) -> etcd_e2e::auth::Transcript {
-    use Call::*;
+async fn common_name(flavor: Flavor) -> Transcript {
     let pki = Pki::new();
-    for (serial, cn) in (10..).zip(CNS) {
+    let cns = by_common_name();
+    for (serial, (cn, _)) in (10..).zip(&cns) {
         pki.leaf("ca", cn, cn, &[], Usage::Client, serial);
     }
     let server = pki.server_flags();
@@ -890,35 +903,15 @@ async fn common_name(flavor: Flavor) -> etcd_e2e::auth::Transcript {
     // Set up over the certificate of CN "client", no user of that name.
     let channel = tls_channel(&pki, &member, "client").await;
     let mut session = Session::over(member, channel);
-    let mut ctl_as_root = ctl.clone();
-    ctl_as_root.push(ROOT_FLAG);
-    session.member.set_ctl_flags(&ctl_as_root);
     session.run(&documented_setup()).await;
     session
         .run(&[step(ANON, get("foo/a"), DENIED), ok(ALICE, get("foo/a"))])
         .await;
-    session.use_channel(tls_channel(&pki, &session.member, "alice").await);
-    session.transcript.note("connected as CN=alice", "");
-    session.run(&common_name_steps()).await;
-    session.use_channel(tls_channel(&pki, &session.member, "root").await);
-    session.transcript.note("connected as CN=root", "");
-    session
-        .run(&[
-            ok(ANON, get("bar")),
-            ok(ANON, UserList),
-            ok(ANON, Hash),
-            step(ALICE, get("bar"), DENIED),
-        ])
-        .await;
-    session.use_channel(tls_channel(&pki, &session.member, "nobody").await);
-    session.transcript.note("connected as CN=nobody", "");
-    session
-        .run(&[
-            step(ANON, get("foo/a"), DENIED),
-            step(ANON, UserList, USER_NOT_FOUND),
-            ok(ALICE, get("foo/a")),
-        ])
-        .await;
+    for (cn, steps) in cns {
+        session.use_channel(tls_channel(&pki, &session.member, cn).await);
+        session.transcript.note(format!("connected as CN={cn}"), "");
+        session.run(&steps).await;
+    }
     session.transcript
 }
 
