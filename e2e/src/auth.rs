@@ -31,9 +31,9 @@ use etcd_proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use etcd_proto::etcdserverpb::watch_client::WatchClient;
 use etcd_proto::etcdserverpb::watch_request::RequestUnion;
 use etcd_proto::etcdserverpb::{
-    alarm_request, AlarmRequest, AuthDisableRequest, AuthDisableResponse, AuthEnableRequest,
-    AuthEnableResponse, AuthRoleAddRequest, AuthRoleAddResponse, AuthRoleDeleteRequest,
-    AuthRoleDeleteResponse, AuthRoleGetRequest, AuthRoleGetResponse,
+    alarm_request, response_op, AlarmRequest, AuthDisableRequest, AuthDisableResponse,
+    AuthEnableRequest, AuthEnableResponse, AuthRoleAddRequest, AuthRoleAddResponse,
+    AuthRoleDeleteRequest, AuthRoleDeleteResponse, AuthRoleGetRequest, AuthRoleGetResponse,
     AuthRoleGrantPermissionRequest, AuthRoleGrantPermissionResponse, AuthRoleListRequest,
     AuthRoleListResponse, AuthRoleRevokePermissionRequest, AuthRoleRevokePermissionResponse,
     AuthUserAddRequest, AuthUserAddResponse, AuthUserChangePasswordRequest,
@@ -44,7 +44,7 @@ use etcd_proto::etcdserverpb::{
     DefragmentRequest, DeleteRangeRequest, HashKvRequest, HashRequest, LeaseGrantRequest,
     LeaseLeasesRequest, LeaseRevokeRequest, LeaseTimeToLiveRequest, MemberAddRequest,
     MemberListRequest, PutRequest, RangeRequest, SnapshotRequest, StatusRequest, TxnRequest,
-    WatchCreateRequest, WatchRequest,
+    TxnResponse, WatchCreateRequest, WatchRequest,
 };
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
@@ -464,7 +464,14 @@ impl Session {
             Call::Range(r) => call!(kv.range(r)),
             Call::Put(r) => call!(kv.put(r)),
             Call::DeleteRange(r) => call!(kv.delete_range(r)),
-            Call::Txn(r) => call!(kv.txn(r)),
+            Call::Txn(r) => {
+                let request = self.request(who, r);
+                let mut reply = kv.txn(request).await;
+                if let Ok(r) = &mut reply {
+                    clear_nested_revisions(r.get_mut());
+                }
+                self.normal(reply)
+            }
             Call::Compact(revision) => call!(kv.compact(CompactionRequest {
                 revision,
                 physical: false
@@ -592,6 +599,19 @@ impl Session {
         let what = format!("{who:?} saves a snapshot");
         self.transcript.expect(&what, answer, Expect::Ok);
         saved
+    }
+}
+
+/// Blanks the revision in the headers of txns nested in `t`: etcd 3.4 leaves them empty
+/// and ours does not, a known difference that `tests/grpc_kv.rs` holds, not one of auth.
+fn clear_nested_revisions(t: &mut TxnResponse) {
+    for op in &mut t.responses {
+        if let Some(response_op::Response::ResponseTxn(nested)) = &mut op.response {
+            if let Some(header) = &mut nested.header {
+                header.revision = 0;
+            }
+            clear_nested_revisions(nested);
+        }
     }
 }
 

@@ -440,8 +440,7 @@ fn kv_calls() -> Vec<Step> {
     ] {
         steps.extend(kv_denied(Txn(t)));
     }
-    // A permitted nested txn in the branch not taken (etcd 3.4 answers a nested txn with
-    // an empty header, which ours does not yet: see grpc_kv.rs).
+    // A permitted nested txn in the branch not taken.
     steps.extend(kv_allowed(Txn(txn(
         vec![no_match],
         vec![op(txn(vec![], vec![op(put("foo/n", "n"))], vec![]))],
