@@ -3,6 +3,7 @@
 //! Debian's `etcdctl`. Differential tests run the same commands against both flavours and
 //! compare the outputs after [`normalise`] has blanked what legitimately differs.
 
+pub mod auth;
 pub mod cgroup;
 pub mod cluster;
 pub mod cutproxy;
