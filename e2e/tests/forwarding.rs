@@ -135,6 +135,7 @@ async fn propose_as(
             value: b"v".to_vec(),
             ..Default::default()
         })),
+        header: None,
     });
     req.metadata_mut()
         .insert("x-etcd-cluster-id", cluster_id.parse().unwrap());

@@ -27,6 +27,8 @@ use etcd_proto::etcdserverpb::{
 pub struct Ids {
     ranks: HashMap<u64, u64>,
     terms: HashMap<u64, u64>,
+    /// Terms are no longer compared (see [`Ids::forget_terms`]).
+    terms_forgotten: bool,
     /// The first raft index a status showed.
     first_index: Option<u64>,
     urls: HashMap<String, String>,
@@ -46,11 +48,17 @@ impl Ids {
     /// writes a new member's bootstrap entries in term 1 and elects it in term 2;
     /// openraft's first election is term 1. Later elections must move both alike.
     pub fn term(&mut self, term: u64) -> u64 {
-        if term == 0 {
+        if term == 0 || self.terms_forgotten {
             return 0;
         }
         let next = 1 + self.terms.len() as u64;
         *self.terms.entry(term).or_insert(next)
+    }
+
+    /// Stops comparing terms: a lone member's restart is an election in etcd (a new term)
+    /// but not in ours (openraft leads on in its term), a known difference.
+    pub fn forget_terms(&mut self) {
+        self.terms_forgotten = true;
     }
 
     /// A raft index counted from the first one a status showed. etcd's log starts with

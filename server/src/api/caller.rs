@@ -78,15 +78,24 @@ impl Credentials {
     /// the auth package's own error, which gRPC turns into `Unknown` with the text
     /// `auth: ...`.
     pub async fn check_admin_maintenance(&self, server: &EtcdServer) -> Result<(), tonic::Status> {
-        match self.check_admin(server).await {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let text = e.to_string();
-                let bare = text.strip_prefix("etcdserver: ").unwrap_or(&text);
-                Err(tonic::Status::unknown(format!("auth: {bare}")))
-            }
-        }
+        self.check_admin(server)
+            .await
+            .map(drop)
+            .map_err(auth_package_error)
     }
+}
+
+/// An auth error as etcd 3.4's maintenance service lets it through: untranslated, so
+/// gRPC answers `Unknown` with the auth package's text (`auth: permission denied`).
+pub fn auth_package_error(e: EtcdError) -> tonic::Status {
+    let text = e.to_string();
+    let bare = text.strip_prefix("etcdserver: ").unwrap_or(&text);
+    tonic::Status::unknown(format!("auth: {bare}"))
+}
+
+/// An error as Go's gRPC prints a status: how etcd words the reason a watch was refused.
+pub fn go_status_text(e: &EtcdError) -> String {
+    format!("rpc error: code = {:?} desc = {e}", e.code())
 }
 
 async fn resolve_token(server: &EtcdServer, token: &str) -> Result<AuthInfo> {

@@ -123,16 +123,7 @@ impl EtcdServer {
 
     /// Adds a member with `peer_urls`; returns its view.
     pub async fn member_add(&self, peer_urls: Vec<String>, is_learner: bool) -> Result<MemberView> {
-        let parsed: std::result::Result<Vec<url::Url>, _> =
-            peer_urls.iter().map(|u| url::Url::parse(u)).collect();
-        let urls: Vec<String> = parsed
-            .map_err(|_| EtcdError::MemberBadUrls)?
-            .iter()
-            .map(super::ids::url_string)
-            .collect();
-        if urls.is_empty() {
-            return Err(EtcdError::MemberBadUrls);
-        }
+        let urls = parse_peer_urls(&peer_urls)?;
         let (nodes, voters) = self.membership();
         if nodes
             .values()
@@ -259,6 +250,23 @@ pub async fn promote_caught_up(server: std::sync::Arc<EtcdServer>, every: std::t
                 }
             }
         }
+    }
+}
+
+/// A new member's peer URLs, as the cluster stores them; `etcdserver: given member URLs
+/// are invalid` when one does not parse or there is none. Checked first, before who may
+/// ask, as etcd does.
+pub fn parse_peer_urls(peer_urls: &[String]) -> Result<Vec<String>> {
+    let parsed: std::result::Result<Vec<url::Url>, _> =
+        peer_urls.iter().map(|u| url::Url::parse(u)).collect();
+    let urls: Vec<String> = parsed
+        .map_err(|_| EtcdError::MemberBadUrls)?
+        .iter()
+        .map(super::ids::url_string)
+        .collect();
+    match urls.is_empty() {
+        true => Err(EtcdError::MemberBadUrls),
+        false => Ok(urls),
     }
 }
 

@@ -93,6 +93,8 @@ impl Cluster for ClusterService {
         &self,
         req: Request<MemberAddRequest>,
     ) -> Result<Response<MemberAddResponse>, Status> {
+        crate::cluster::reconfig::parse_peer_urls(&req.get_ref().peer_ur_ls)
+            .map_err(|e| self.status(e))?;
         on_leader!(self, req, member_add, |r: MemberAddRequest| async move {
             let added = self.server.member_add(r.peer_ur_ls, r.is_learner).await?;
             Ok(MemberAddResponse {

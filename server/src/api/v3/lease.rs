@@ -118,9 +118,22 @@ impl Lease for LeaseService {
         &self,
         req: Request<LeaseTimeToLiveRequest>,
     ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
-        Ok(Response::new(
-            self.server.lease_time_to_live(req.into_inner()).await?,
-        ))
+        let creds = Credentials::of_request(&req);
+        let req = req.into_inner();
+        // etcd 3.4.23 lists the keys of a lease to anyone; later releases (3.4.26, 3.5.9)
+        // ask for read permission on each, as ours does.
+        let caller = match req.keys {
+            true => Some(creds.resolve(&self.server).await?.unwrap_or_default()),
+            false => None,
+        };
+        let resp = self.server.lease_time_to_live(req).await?;
+        if let Some(ai) = caller {
+            let auth = self.server.state.auth.read();
+            for key in &resp.keys {
+                crate::auth::check::range(&auth, &ai, key, b"")?;
+            }
+        }
+        Ok(Response::new(resp))
     }
 
     async fn lease_leases(

@@ -145,6 +145,11 @@ impl Maintenance for MaintenanceService {
     /// etcd answers alarm requests without a header.
     async fn alarm(&self, req: Request<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
         let creds = Credentials::of_request(&req);
+        // A bad token is refused with the auth package's own error, as etcd 3.4 does.
+        creds
+            .resolve(&self.server)
+            .await
+            .map_err(crate::api::caller::auth_package_error)?;
         let resp: Result<Response<AlarmResponse>, Status> = propose_expecting!(
             self.server,
             creds,
@@ -267,7 +272,11 @@ impl Maintenance for MaintenanceService {
         Ok(Response::new(HashKvResponse {
             header: Some(self.server.header(current)),
             hash,
-            compact_revision,
+            // etcd answers -1 until its first compaction.
+            compact_revision: match compact_revision {
+                0 => -1,
+                rev => rev,
+            },
             // etcd 3.6's field, left empty as etcd 3.4 and 3.5 do.
             hash_revision: 0,
         }))

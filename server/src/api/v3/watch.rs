@@ -135,21 +135,14 @@ pub struct WatchGate {
 }
 
 impl WatchGate {
-    async fn permits(&self, c: &WatchCreateRequest) -> bool {
-        let Ok(ai) = self.creds.resolve(&self.server).await else {
-            return false;
-        };
+    async fn permits(&self, c: &WatchCreateRequest) -> Result<(), EtcdError> {
+        let ai = self.creds.resolve(&self.server).await?;
         // An empty key is the smallest key, as etcd reads it.
         let key: &[u8] = if c.key.is_empty() { &[0] } else { &c.key };
         let auth = self.server.state.auth.read();
-        crate::auth::check::range(&auth, &ai.unwrap_or_default(), key, &c.range_end).is_ok()
+        crate::auth::check::range(&auth, &ai.unwrap_or_default(), key, &c.range_end)
     }
 }
-
-/// Why a watch was refused its create, as etcd words it: a gRPC status printed as Go's
-/// status error prints.
-const PERMISSION_DENIED: &str =
-    "rpc error: code = PermissionDenied desc = etcdserver: permission denied";
 
 struct StreamTask {
     state: Arc<KvState>,
@@ -216,12 +209,14 @@ impl StreamTask {
         match req.request_union {
             Some(RequestUnion::CreateRequest(c)) => {
                 if let Some(gate) = &self.gate {
-                    if !gate.permits(&c).await {
+                    // A refused watch is a message, not an error of the stream: the
+                    // reason is the error as Go prints a gRPC status.
+                    if let Err(e) = gate.permits(&c).await {
                         let r = WatchResponse {
                             created: true,
                             canceled: true,
-                            cancel_reason: PERMISSION_DENIED.to_string(),
-                            ..self.response(current, c.watch_id)
+                            cancel_reason: crate::api::caller::go_status_text(&e),
+                            ..self.response(current, -1)
                         };
                         return self.send(r).await;
                     }
