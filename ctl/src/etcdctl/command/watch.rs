@@ -190,7 +190,7 @@ async fn watch(ctx: &Ctx, req: WatchCreateRequest, exec: &[String]) -> Result<()
         "hasleader",
         tonic::metadata::MetadataValue::from_static("true"),
     );
-    let mut stream = WatchClient::new(ctx.client.channel().await)
+    let mut stream = WatchClient::new(ctx.client.connection().await?)
         .watch(request)
         .await
         .map_err(RpcError::from)?
