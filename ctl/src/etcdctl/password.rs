@@ -8,7 +8,7 @@
 //! (rather than switching echo off through termios, as the `rpassword` crate does on
 //! `/dev/tty`) keeps all of that identical.
 
-use std::io::{BufRead, IsTerminal, Read, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::process::Command;
 
 use tokio::signal::unix::{signal, Signal, SignalKind};
@@ -77,12 +77,12 @@ impl Signals {
 /// Reads a whitespace-delimited word from stdin, as Go's `fmt.Scanf("%s")` does for
 /// `--interactive=false`: leading blanks skipped, nothing read at all gives "".
 pub async fn scan_word() -> String {
-    tokio::task::spawn_blocking(|| word(&mut std::io::stdin().lock()))
+    tokio::task::spawn_blocking(|| word(std::io::stdin().lock()))
         .await
         .unwrap_or_default()
 }
 
-fn word(input: &mut impl Read) -> String {
+fn word(input: impl BufRead) -> String {
     let mut word = Vec::new();
     for byte in input.bytes() {
         let Ok(b) = byte else { break };
@@ -123,10 +123,10 @@ mod tests {
 
     #[test]
     fn a_word_as_scanf_reads_it() {
-        assert_eq!(word(&mut &b"  p4 more\n"[..]), "p4");
-        assert_eq!(word(&mut &b"pw\n"[..]), "pw");
-        assert_eq!(word(&mut &b""[..]), "");
-        assert_eq!(word(&mut &b"\nlater"[..]), "");
+        assert_eq!(word(&b"  p4 more\n"[..]), "p4");
+        assert_eq!(word(&b"pw\n"[..]), "pw");
+        assert_eq!(word(&b""[..]), "");
+        assert_eq!(word(&b"\nlater"[..]), "");
     }
 
     #[test]

@@ -226,6 +226,11 @@ fn cancel_error(resp: &WatchResponse) -> RpcError {
     if resp.cancel_reason.is_empty() {
         return RpcError::Server("etcdserver: mvcc: required revision is a future revision".into());
     }
+    // A watch refused as it is created (permission denied) fails its whole stream with
+    // the reason as the error, word for word.
+    if resp.created {
+        return RpcError::Server(resp.cancel_reason.clone());
+    }
     RpcError::from(tonic::Status::failed_precondition(
         resp.cancel_reason.clone(),
     ))
