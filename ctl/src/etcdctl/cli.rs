@@ -9,8 +9,8 @@ use clap::{Parser, Subcommand};
 
 use super::client::Client;
 use super::command::{
-    check, compaction, endpoint, kv, lease, maintenance, member, mirror, snapshot, txn, version,
-    watch,
+    auth, check, compaction, endpoint, kv, lease, maintenance, member, mirror, role, snapshot, txn,
+    user, version, watch,
 };
 use super::error::{exit, CtlError};
 use super::global::GlobalFlags;
@@ -71,6 +71,15 @@ pub enum Command {
     /// Commands for checking properties of the etcd cluster
     #[command(subcommand)]
     Check(check::CheckCommand),
+    /// Enable or disable authentication
+    #[command(subcommand)]
+    Auth(auth::AuthCommand),
+    /// User related commands
+    #[command(subcommand)]
+    User(user::UserCommand),
+    /// Role related commands
+    #[command(subcommand)]
+    Role(role::RoleCommand),
     /// Prints the version of etcdctl
     Version,
 }
@@ -103,6 +112,9 @@ impl Cli {
             Command::MoveLeader(a) => a.run(&ctx).await,
             Command::MakeMirror(a) => a.run(&ctx).await,
             Command::Check(c) => c.run(&ctx).await,
+            Command::Auth(c) => c.run(&ctx).await,
+            Command::User(c) => c.run(&ctx).await,
+            Command::Role(c) => c.run(&ctx).await,
             Command::Version => version::run(),
         }
     }

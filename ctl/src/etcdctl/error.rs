@@ -25,6 +25,13 @@ pub enum RpcError {
     /// Any other gRPC status, as grpc-go prints it.
     #[error("rpc error: code = {code} desc = {desc}")]
     Other { code: GrpcCode, desc: String },
+    /// Authenticating while the client was created failed: etcdctl reports it as a client
+    /// it could not create (exit 2).
+    #[error(transparent)]
+    Dial(Box<RpcError>),
+    /// The password could not be read.
+    #[error("{0}")]
+    Prompt(String),
 }
 
 /// A gRPC status code printed with grpc-go's name for it.
@@ -76,7 +83,7 @@ pub enum CtlError {
     BadFeature(String),
     /// A failed RPC (exit 1).
     #[error(transparent)]
-    Rpc(#[from] RpcError),
+    Rpc(RpcError),
     /// A failed RPC etcdctl reports as a broken connection (exit 2).
     #[error(transparent)]
     Connection(RpcError),
@@ -89,6 +96,15 @@ pub enum CtlError {
     /// Nothing more to print: the command already reported its failures (exit 1).
     #[error("")]
     Silent,
+}
+
+impl From<RpcError> for CtlError {
+    fn from(e: RpcError) -> Self {
+        match e {
+            RpcError::Dial(e) => CtlError::Connection(*e),
+            e => CtlError::Rpc(e),
+        }
+    }
 }
 
 impl CtlError {

@@ -100,11 +100,6 @@ impl GlobalFlags {
 
     /// Refuses what this etcdctl cannot do rather than silently ignoring it.
     pub fn check_supported(&self) -> Result<(), CtlError> {
-        if !self.user.is_empty() || !self.password.is_empty() {
-            return Err(CtlError::BadFeature(
-                "authentication (--user/--password) is not supported by this etcdctl".into(),
-            ));
-        }
         if !self.discovery_srv.is_empty() {
             return Err(CtlError::BadFeature(
                 "DNS discovery (--discovery-srv) is not supported by this etcdctl".into(),

@@ -7,13 +7,16 @@
 mod cli;
 mod client;
 mod command;
+mod credentials;
 mod display;
 mod duration;
 mod error;
 mod global;
+mod password;
 mod progress;
 mod strconv;
 mod tls;
+mod token;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -105,9 +105,10 @@ impl PerfArgs {
             limit: 1,
             ..Default::default()
         };
+        let existing = &existing;
         let existing = client
             .unary_within(Duration::from_secs(RUN_SECS), |ch| async move {
-                KvClient::new(ch).range(existing).await
+                KvClient::new(ch).range(existing.clone()).await
             })
             .await?;
         if !existing.kvs.is_empty() {
@@ -118,16 +119,17 @@ impl PerfArgs {
             )));
         }
 
-        let (report, elapsed) = put_load(client, load, &prefix).await;
+        let (report, elapsed) = put_load(client, load, &prefix).await?;
 
         let delete = DeleteRangeRequest {
             key: prefix.clone(),
             range_end: prefix_end(&prefix),
             ..Default::default()
         };
+        let delete = &delete;
         let deleted = client
             .unary_within(CLEANUP_TIMEOUT, |ch| async move {
-                KvClient::new(ch).delete_range(delete).await
+                KvClient::new(ch).delete_range(delete.clone()).await
             })
             .await?;
         if self.auto_compact {
@@ -154,11 +156,21 @@ impl PerfArgs {
 /// at the model's pace into a queue as long as there are clients, and every client takes
 /// the next one when it is free: when the cluster stalls, up to that many requests wait
 /// ready and go out at once after it.
-async fn put_load(client: &Client, load: Load, prefix: &[u8]) -> (Report, Duration) {
+async fn put_load(
+    client: &Client,
+    load: Load,
+    prefix: &[u8],
+) -> Result<(Report, Duration), RpcError> {
     let others: Vec<Client> = (1..load.clients).map(|_| client.another()).collect();
-    // Connect them all before the clock starts, as etcdctl's clients dial when created.
-    let channels = std::iter::once(client).chain(&others).map(Client::channel);
-    let channels = futures::future::join_all(channels).await;
+    // Connect (and authenticate) them all before the clock starts, as etcdctl's clients
+    // dial when created.
+    let channels = std::iter::once(client)
+        .chain(&others)
+        .map(Client::connection);
+    let channels = futures::future::join_all(channels)
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
 
     let (queue, requests) = mpsc::channel(load.clients);
     let requests = Arc::new(Mutex::new(requests));
@@ -205,7 +217,7 @@ async fn put_load(client: &Client, load: Load, prefix: &[u8]) -> (Report, Durati
     let elapsed = start.elapsed();
     let _ = producer.await;
     let _ = bar.await;
-    (report, elapsed)
+    Ok((report, elapsed))
 }
 
 /// Keys as etcdctl makes them: the prefix, then a 256-byte buffer whose first bytes are

@@ -160,9 +160,10 @@ impl GetArgs {
     /// Runs `get`.
     pub async fn run(self, ctx: &Ctx) -> Result<(), CtlError> {
         let req = self.request()?;
+        let req = &req;
         let resp = ctx
             .client
-            .unary(|ch| async move { KvClient::new(ch).range(req).await })
+            .unary(|ch| async move { KvClient::new(ch).range(req.clone()).await })
             .await?;
         if self.print_value_only && ctx.format != Format::Simple {
             return Err(CtlError::BadArgs(
@@ -231,9 +232,10 @@ impl PutArgs {
     /// Runs `put`.
     pub async fn run(self, ctx: &Ctx) -> Result<(), CtlError> {
         let req = self.request(Some(&mut std::io::stdin()))?;
+        let req = &req;
         let resp = ctx
             .client
-            .unary(|ch| async move { KvClient::new(ch).put(req).await })
+            .unary(|ch| async move { KvClient::new(ch).put(req.clone()).await })
             .await?;
         ctx.show(ctx.printer().put(&resp))
     }
@@ -275,9 +277,10 @@ impl DelArgs {
     /// Runs `del`.
     pub async fn run(self, ctx: &Ctx) -> Result<(), CtlError> {
         let req = self.request()?;
+        let req = &req;
         let resp = ctx
             .client
-            .unary(|ch| async move { KvClient::new(ch).delete_range(req).await })
+            .unary(|ch| async move { KvClient::new(ch).delete_range(req.clone()).await })
             .await?;
         ctx.show(ctx.printer().del(&resp))
     }

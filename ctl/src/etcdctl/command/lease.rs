@@ -8,8 +8,8 @@ use etcd_proto::etcdserverpb::{
     LeaseGrantRequest, LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseLeasesRequest,
     LeaseRevokeRequest, LeaseTimeToLiveRequest,
 };
-use tonic::transport::Channel;
 
+use crate::etcdctl::client::Conn;
 use crate::etcdctl::display::Format;
 use crate::etcdctl::error::{CtlError, RpcError};
 use crate::etcdctl::strconv::{dec_i64, go_bool, hex_i64};
@@ -135,7 +135,6 @@ impl LeaseCommand {
 /// Renews the lease once (`--once`) or until it is gone, printing every renewal.
 async fn keep_alive(ctx: &Ctx, id: i64, once: bool) -> Result<(), CtlError> {
     let printer = ctx.printer();
-    let channel = ctx.client.channel().await;
     if once {
         let resp = ctx
             .client
@@ -144,8 +143,13 @@ async fn keep_alive(ctx: &Ctx, id: i64, once: bool) -> Result<(), CtlError> {
             .map_err(CtlError::Connection)?;
         return ctx.show(printer.keep_alive(&resp));
     }
+    let conn = ctx
+        .client
+        .connection()
+        .await
+        .map_err(CtlError::Connection)?;
     loop {
-        match renew(channel.clone(), id).await {
+        match renew(conn.clone(), id).await {
             Ok(resp) => {
                 let resp = resp.into_inner();
                 ctx.show(printer.keep_alive(&resp))?;
@@ -164,10 +168,10 @@ async fn keep_alive(ctx: &Ctx, id: i64, once: bool) -> Result<(), CtlError> {
 /// One keep-alive round trip; a lease that is gone (TTL <= 0) reads as not found, as
 /// etcd's client reports it.
 async fn renew(
-    channel: Channel,
+    conn: Conn,
     id: i64,
 ) -> Result<tonic::Response<LeaseKeepAliveResponse>, tonic::Status> {
-    let mut client = LeaseClient::new(channel);
+    let mut client = LeaseClient::new(conn);
     let request = futures::stream::iter([LeaseKeepAliveRequest { id }]);
     let mut stream = client.lease_keep_alive(request).await?.into_inner();
     match stream.message().await? {

@@ -95,8 +95,11 @@ impl MemberCommand {
                 let id = member_id(&a.args)?;
                 let peer_ur_ls = urls(&a.peer_urls)?;
                 let req = MemberUpdateRequest { id, peer_ur_ls };
+                let req = &req;
                 let resp = client
-                    .unary(|ch| async move { ClusterClient::new(ch).member_update(req).await })
+                    .unary(
+                        |ch| async move { ClusterClient::new(ch).member_update(req.clone()).await },
+                    )
                     .await?;
                 ctx.show(printer.member_update(MemberChange { id }, &resp))
             }
@@ -134,9 +137,10 @@ async fn add(ctx: &Ctx, a: AddArgs) -> Result<(), CtlError> {
         peer_ur_ls: urls(&a.peer_urls)?,
         is_learner: a.learner,
     };
+    let req = &req;
     let resp = ctx
         .client
-        .unary(|ch| async move { ClusterClient::new(ch).member_add(req).await })
+        .unary(|ch| async move { ClusterClient::new(ch).member_add(req.clone()).await })
         .await?;
     ctx.show(ctx.printer().member_add(&resp))?;
     if ctx.format != Format::Simple {

@@ -129,9 +129,10 @@ impl Mirror<'_> {
             range_end: range_end.clone(),
             ..Default::default()
         };
+        let req = &req;
         let base = self
             .source
-            .unary(|ch| async move { KvClient::new(ch).range(req).await })
+            .unary(|ch| async move { KvClient::new(ch).range(req.clone()).await })
             .await?;
         for kv in &base.kvs {
             let put = PutRequest {
@@ -139,8 +140,9 @@ impl Mirror<'_> {
                 value: kv.value.clone(),
                 ..Default::default()
             };
+            let put = &put;
             self.dest
-                .unary(|ch| async move { KvClient::new(ch).put(put).await })
+                .unary(|ch| async move { KvClient::new(ch).put(put.clone()).await })
                 .await?;
             self.total.fetch_add(1, Ordering::Relaxed);
         }
@@ -164,7 +166,7 @@ impl Mirror<'_> {
             })),
         };
         let requests = futures::stream::iter([create]).chain(futures::stream::pending());
-        let mut stream = WatchClient::new(self.source.channel().await)
+        let mut stream = WatchClient::new(self.source.connection().await?)
             .watch(requests)
             .await?
             .into_inner();
@@ -211,8 +213,9 @@ impl Mirror<'_> {
                 .collect(),
             ..Default::default()
         };
+        let txn = &txn;
         self.dest
-            .unary(|ch| async move { KvClient::new(ch).txn(txn).await })
+            .unary(|ch| async move { KvClient::new(ch).txn(txn.clone()).await })
             .await
             .map(|_| ())
     }

@@ -122,7 +122,7 @@ async fn save(ctx: &Ctx, a: SaveArgs) -> Result<(), CtlError> {
         .map_err(|e| interrupted(format!("could not open {part} ({})", io_text(&e, &part))))?;
     let bar = progress();
     let download = async {
-        let mut stream = MaintenanceClient::new(ctx.client.channel().await)
+        let mut stream = MaintenanceClient::new(ctx.client.connection().await?)
             .snapshot(SnapshotRequest {})
             .await?
             .into_inner();
@@ -132,13 +132,13 @@ async fn save(ctx: &Ctx, a: SaveArgs) -> Result<(), CtlError> {
             file.write_all(&chunk.blob)
                 .map_err(|e| tonic::Status::data_loss(e.to_string()))?;
         }
-        Ok::<(), tonic::Status>(())
+        Ok::<(), RpcError>(())
     };
     let result = tokio::time::timeout(ctx.client.command_timeout(), download)
         .await
-        .unwrap_or(Err(tonic::Status::deadline_exceeded("")));
+        .unwrap_or(Err(RpcError::DeadlineExceeded));
     bar.finish_and_clear();
-    result.map_err(|s| interrupted(RpcError::from(s)))?;
+    result.map_err(interrupted)?;
     file.sync_all().map_err(interrupted)?;
     std::fs::rename(&part, path).map_err(interrupted)?;
     println!("Snapshot saved at {path}");

@@ -49,9 +49,10 @@ impl TxnArgs {
             ));
         }
         let req = read_txn(&mut std::io::stdin().lock(), self.interactive)?;
+        let req = &req;
         let resp = ctx
             .client
-            .unary(|ch| async move { KvClient::new(ch).txn(req).await })
+            .unary(|ch| async move { KvClient::new(ch).txn(req.clone()).await })
             .await?;
         ctx.show(ctx.printer().txn(&resp))
     }

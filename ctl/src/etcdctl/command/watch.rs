@@ -190,7 +190,7 @@ async fn watch(ctx: &Ctx, req: WatchCreateRequest, exec: &[String]) -> Result<()
         "hasleader",
         tonic::metadata::MetadataValue::from_static("true"),
     );
-    let mut stream = WatchClient::new(ctx.client.channel().await)
+    let mut stream = WatchClient::new(ctx.client.connection().await?)
         .watch(request)
         .await
         .map_err(RpcError::from)?
@@ -225,6 +225,11 @@ fn cancel_error(resp: &WatchResponse) -> RpcError {
     }
     if resp.cancel_reason.is_empty() {
         return RpcError::Server("etcdserver: mvcc: required revision is a future revision".into());
+    }
+    // A watch refused as it is created (permission denied) fails its whole stream with
+    // the reason as the error, word for word.
+    if resp.created {
+        return RpcError::Server(resp.cancel_reason.clone());
     }
     RpcError::from(tonic::Status::failed_precondition(
         resp.cancel_reason.clone(),

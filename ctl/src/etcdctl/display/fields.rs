@@ -3,17 +3,19 @@
 
 use std::fmt::Write;
 
+use etcd_proto::authpb::permission::Type;
 use etcd_proto::etcdserverpb::response_op::Response;
 use etcd_proto::etcdserverpb::{
-    AlarmResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
-    LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, MemberListResponse,
-    PutResponse, RangeResponse, ResponseHeader, TxnResponse, WatchResponse,
+    AlarmResponse, AuthRoleGetResponse, AuthRoleListResponse, DeleteRangeResponse,
+    LeaseGrantResponse, LeaseKeepAliveResponse, LeaseLeasesResponse, LeaseRevokeResponse,
+    LeaseTimeToLiveResponse, MemberListResponse, PutResponse, RangeResponse, ResponseHeader,
+    TxnResponse, WatchResponse,
 };
 use etcd_proto::mvccpb::KeyValue;
 
 use super::gotext::{go_list, go_quote};
 use super::simple::{alarm_type, event_type};
-use super::{EpHashKv, EpHealth, EpStatus, Print, Printed, Printer, SnapshotStatus};
+use super::{AuthChange, EpHashKv, EpHealth, EpStatus, Print, Printed, Printer, SnapshotStatus};
 
 /// Prints the fields format.
 pub struct Fields;
@@ -71,6 +73,11 @@ fn lease(out: &mut String, h: Option<&ResponseHeader>, id: i64, ttl: i64) {
     hdr(out, h);
     line!(out, "\"ID\" : {id}");
     line!(out, "\"TTL\" : {ttl}");
+}
+
+/// The name etcd's Go enum gives a permission type (its number if it has none).
+fn permission_type(t: i32) -> String {
+    Type::try_from(t).map_or_else(|_| t.to_string(), |t| t.as_str_name().to_string())
 }
 
 fn done(out: String) -> Print {
@@ -246,6 +253,36 @@ impl Printer for Fields {
             line!(out, "\"AlarmType\" : {}", alarm_type(a.alarm));
             out.push('\n');
         }
+        done(out)
+    }
+
+    fn auth_change(&self, _c: AuthChange, h: Option<&ResponseHeader>) -> Print {
+        let mut out = String::new();
+        hdr(&mut out, h);
+        done(out)
+    }
+
+    fn role_get(&self, _name: &str, r: &AuthRoleGetResponse) -> Print {
+        let mut out = String::new();
+        hdr(&mut out, r.header.as_ref());
+        for p in &r.perm {
+            // Go's Println puts a space between `"PermType" : ` and the name.
+            line!(out, "\"PermType\" :  {}", permission_type(p.perm_type));
+            line!(out, "\"Key\" : {}", go_quote(&p.key));
+            line!(out, "\"RangeEnd\" : {}", go_quote(&p.range_end));
+        }
+        done(out)
+    }
+
+    fn role_list(&self, r: &AuthRoleListResponse) -> Print {
+        let mut out = String::new();
+        hdr(&mut out, r.header.as_ref());
+        out.push_str("\"Roles\" :");
+        for role in &r.roles {
+            out.push(' ');
+            out.push_str(&go_quote(role.as_bytes()));
+        }
+        out.push('\n');
         done(out)
     }
 }

@@ -1,9 +1,11 @@
 //! The `json` format: what Go's `encoding/json` makes of the response structs etcdctl 3.4
 //! prints (gogo-generated etcd types with their JSON tags, or clientv3's wrappers).
 
+use etcd_proto::authpb::Permission;
 use etcd_proto::etcdserverpb::response_op::Response;
 use etcd_proto::etcdserverpb::{
-    AlarmResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
+    AlarmResponse, AuthRoleGetResponse, AuthRoleListResponse, AuthUserGetResponse,
+    AuthUserListResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
     LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, Member, MemberAddResponse,
     MemberListResponse, MemberPromoteResponse, MemberRemoveResponse, MemberUpdateResponse,
     MoveLeaderResponse, PutResponse, RangeResponse, ResponseHeader, StatusResponse, TxnResponse,
@@ -12,7 +14,9 @@ use etcd_proto::etcdserverpb::{
 use etcd_proto::mvccpb::Event;
 
 use super::gojson::{self, array, header, kv, Obj};
-use super::{EpHashKv, EpHealth, EpStatus, MemberChange, Print, Printed, Printer, SnapshotStatus};
+use super::{
+    AuthChange, EpHashKv, EpHealth, EpStatus, MemberChange, Print, Printed, Printer, SnapshotStatus,
+};
 
 /// Prints the json format.
 pub struct Json;
@@ -110,6 +114,25 @@ fn status(s: &StatusResponse) -> String {
         .num("dbSizeInUse", s.db_size_in_use)
         .flag("isLearner", s.is_learner)
         .finish()
+}
+
+fn permission(p: &Permission) -> String {
+    Obj::new()
+        .num("permType", p.perm_type)
+        .bytes("key", &p.key)
+        .bytes("range_end", &p.range_end)
+        .finish()
+}
+
+/// An auth response: its header and a list of names.
+fn names(h: Option<&ResponseHeader>, key: &'static str, names: &[String]) -> Print {
+    let names = names.iter().map(|n| gojson::string(n)).collect();
+    line(
+        Obj::new()
+            .obj("header", header(h))
+            .list(key, names)
+            .finish(),
+    )
 }
 
 impl Printer for Json {
@@ -307,5 +330,30 @@ impl Printer for Json {
                 .num_always("totalSize", s.total_size)
                 .finish(),
         )
+    }
+
+    fn auth_change(&self, _c: AuthChange, h: Option<&ResponseHeader>) -> Print {
+        line(Obj::new().obj("header", header(h)).finish())
+    }
+
+    fn role_get(&self, _name: &str, r: &AuthRoleGetResponse) -> Print {
+        line(
+            Obj::new()
+                .obj("header", header(r.header.as_ref()))
+                .list("perm", r.perm.iter().map(permission).collect())
+                .finish(),
+        )
+    }
+
+    fn role_list(&self, r: &AuthRoleListResponse) -> Print {
+        names(r.header.as_ref(), "roles", &r.roles)
+    }
+
+    fn user_get(&self, _name: &str, r: &AuthUserGetResponse) -> Print {
+        names(r.header.as_ref(), "roles", &r.roles)
+    }
+
+    fn user_list(&self, r: &AuthUserListResponse) -> Print {
+        names(r.header.as_ref(), "users", &r.users)
     }
 }

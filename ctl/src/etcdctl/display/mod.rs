@@ -12,10 +12,12 @@ mod simple;
 mod table;
 
 use etcd_proto::etcdserverpb::{
-    AlarmResponse, DeleteRangeResponse, HashKvResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
-    LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, MemberAddResponse,
-    MemberListResponse, MemberPromoteResponse, MemberRemoveResponse, MemberUpdateResponse,
-    MoveLeaderResponse, PutResponse, RangeResponse, StatusResponse, TxnResponse, WatchResponse,
+    AlarmResponse, AuthRoleGetResponse, AuthRoleListResponse, AuthUserGetResponse,
+    AuthUserListResponse, DeleteRangeResponse, HashKvResponse, LeaseGrantResponse,
+    LeaseKeepAliveResponse, LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse,
+    MemberAddResponse, MemberListResponse, MemberPromoteResponse, MemberRemoveResponse,
+    MemberUpdateResponse, MoveLeaderResponse, PutResponse, RangeResponse, ResponseHeader,
+    StatusResponse, TxnResponse, WatchResponse,
 };
 
 use super::error::CtlError;
@@ -81,6 +83,31 @@ pub struct EpHashKv {
 #[derive(Debug, Clone, Copy)]
 pub struct MemberChange {
     pub id: u64,
+}
+
+/// What a `user` or `role` command changed, for the simple format's sentence. The other
+/// formats print the response, which for these commands is only a header.
+#[derive(Debug, Clone, Copy)]
+pub enum AuthChange<'a> {
+    UserAdded(&'a str),
+    UserDeleted(&'a str),
+    PasswordChanged,
+    RoleGranted {
+        user: &'a str,
+        role: &'a str,
+    },
+    RoleRevoked {
+        user: &'a str,
+        role: &'a str,
+    },
+    RoleAdded(&'a str),
+    RoleDeleted(&'a str),
+    PermissionGranted(&'a str),
+    PermissionRevoked {
+        role: &'a str,
+        key: &'a [u8],
+        range_end: &'a [u8],
+    },
 }
 
 /// `--write-out` values.
@@ -197,6 +224,21 @@ pub trait Printer {
         self.unsupported()
     }
     fn snapshot_status(&self, _s: &SnapshotStatus) -> Print {
+        self.unsupported()
+    }
+    fn auth_change(&self, _c: AuthChange, _h: Option<&ResponseHeader>) -> Print {
+        self.unsupported()
+    }
+    fn role_get(&self, _name: &str, _r: &AuthRoleGetResponse) -> Print {
+        self.unsupported()
+    }
+    fn role_list(&self, _r: &AuthRoleListResponse) -> Print {
+        self.unsupported()
+    }
+    fn user_get(&self, _name: &str, _r: &AuthUserGetResponse) -> Print {
+        self.unsupported()
+    }
+    fn user_list(&self, _r: &AuthUserListResponse) -> Print {
         self.unsupported()
     }
 }

@@ -2,14 +2,15 @@
 //! results etcdctl 3.4 encodes only the embedded response header, so this does too.
 
 use etcd_proto::etcdserverpb::{
-    AlarmResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
-    LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, MemberAddResponse,
-    MemberListResponse, MemberPromoteResponse, MemberRemoveResponse, MemberUpdateResponse,
-    PutResponse, RangeResponse, ResponseHeader, TxnResponse, WatchResponse,
+    AlarmResponse, AuthRoleAddResponse, AuthRoleGetResponse, AuthRoleListResponse,
+    AuthUserGetResponse, AuthUserListResponse, DeleteRangeResponse, LeaseGrantResponse,
+    LeaseKeepAliveResponse, LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse,
+    MemberAddResponse, MemberListResponse, MemberPromoteResponse, MemberRemoveResponse,
+    MemberUpdateResponse, PutResponse, RangeResponse, ResponseHeader, TxnResponse, WatchResponse,
 };
 use prost::Message;
 
-use super::{MemberChange, Print, Printed, Printer};
+use super::{AuthChange, MemberChange, Print, Printed, Printer};
 
 /// Prints the protobuf format.
 pub struct Protobuf;
@@ -95,6 +96,27 @@ impl Printer for Protobuf {
     }
 
     fn alarm(&self, r: &AlarmResponse) -> Print {
+        encoded(r)
+    }
+
+    /// The responses of these commands all hold only their header, so they encode alike.
+    fn auth_change(&self, _c: AuthChange, h: Option<&ResponseHeader>) -> Print {
+        encoded(&AuthRoleAddResponse { header: h.cloned() })
+    }
+
+    fn role_get(&self, _name: &str, r: &AuthRoleGetResponse) -> Print {
+        encoded(r)
+    }
+
+    fn role_list(&self, r: &AuthRoleListResponse) -> Print {
+        encoded(r)
+    }
+
+    fn user_get(&self, _name: &str, r: &AuthUserGetResponse) -> Print {
+        encoded(r)
+    }
+
+    fn user_list(&self, r: &AuthUserListResponse) -> Print {
         encoded(r)
     }
 }

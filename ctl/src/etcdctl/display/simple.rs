@@ -2,20 +2,24 @@
 
 use std::fmt::Write;
 
+use etcd_proto::authpb::permission::Type;
+use etcd_proto::authpb::Permission;
 use etcd_proto::etcdserverpb::response_op::Response;
 use etcd_proto::etcdserverpb::{
-    AlarmResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
+    AlarmResponse, AuthRoleGetResponse, AuthRoleListResponse, AuthUserGetResponse,
+    AuthUserListResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
     LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, MemberAddResponse,
     MemberListResponse, MemberPromoteResponse, MemberRemoveResponse, MemberUpdateResponse,
-    MoveLeaderResponse, PutResponse, RangeResponse, TxnResponse, WatchResponse,
+    MoveLeaderResponse, PutResponse, RangeResponse, ResponseHeader, TxnResponse, WatchResponse,
 };
 use etcd_proto::mvccpb::KeyValue;
 
 use super::gotext::{go_list, hex_escaped};
 use super::{
-    hashkv_rows, member_rows, snapshot_rows, status_rows, EpHashKv, EpHealth, EpStatus, KvStyle,
-    MemberChange, Print, Printed, Printer, SnapshotStatus,
+    hashkv_rows, member_rows, snapshot_rows, status_rows, AuthChange, EpHashKv, EpHealth, EpStatus,
+    KvStyle, MemberChange, Print, Printed, Printer, SnapshotStatus,
 };
+use crate::etcdctl::command::kv::prefix_end;
 
 /// Prints the simple format.
 pub struct Simple {
@@ -81,6 +85,58 @@ impl Simple {
             self.kv(out, kv);
         }
     }
+}
+
+/// The sentence a `user` or `role` command prints (keys as the raw bytes they are).
+fn change_text(c: AuthChange) -> Vec<u8> {
+    let text = match c {
+        AuthChange::UserAdded(user) => format!("User {user} created"),
+        AuthChange::UserDeleted(user) => format!("User {user} deleted"),
+        AuthChange::PasswordChanged => "Password updated".to_string(),
+        AuthChange::RoleGranted { user, role } => format!("Role {role} is granted to user {user}"),
+        AuthChange::RoleRevoked { user, role } => {
+            format!("Role {role} is revoked from user {user}")
+        }
+        AuthChange::RoleAdded(role) => format!("Role {role} created"),
+        AuthChange::RoleDeleted(role) => format!("Role {role} deleted"),
+        AuthChange::PermissionGranted(role) => format!("Role {role} updated"),
+        AuthChange::PermissionRevoked {
+            role,
+            key,
+            range_end,
+        } => {
+            let mut out = match range_end {
+                [] => [b"Permission of key ", key].concat(),
+                [0] => [b"Permission of range [", key, b", <open ended>"].concat(),
+                end => [b"Permission of range [", key, b", ", end, b")"].concat(),
+            };
+            out.extend(format!(" is revoked from role {role}\n").into_bytes());
+            return out;
+        }
+    };
+    format!("{text}\n").into_bytes()
+}
+
+/// One line of `role get`: a key, or a range with what it means when open or a prefix.
+fn permission_line(out: &mut Vec<u8>, p: &Permission) {
+    out.push(b'\t');
+    match &p.range_end[..] {
+        [] => out.extend(&p.key),
+        [0] => out.extend([b"[", &p.key[..], b", <open ended>"].concat()),
+        end => out.extend([b"[", &p.key[..], b", ", end, b")"].concat()),
+    }
+    if !p.range_end.is_empty() && prefix_end(&p.key) == p.range_end {
+        out.extend([b" (prefix ", &p.key[..], b")"].concat());
+    }
+    out.push(b'\n');
+}
+
+/// Names, one per line.
+fn names_text(names: &[String]) -> String {
+    names.iter().fold(String::new(), |mut acc, n| {
+        let _ = writeln!(acc, "{n}");
+        acc
+    })
 }
 
 /// Rows joined by `, `, one per line.
@@ -279,6 +335,38 @@ impl Printer for Simple {
         Ok(Printed::out(format!(
             "Leadership transferred from {leader:x} to {target:x}\n"
         )))
+    }
+
+    fn auth_change(&self, c: AuthChange, _h: Option<&ResponseHeader>) -> Print {
+        Ok(Printed::out(change_text(c)))
+    }
+
+    fn role_get(&self, name: &str, r: &AuthRoleGetResponse) -> Print {
+        // A READWRITE permission is listed under both headings.
+        let lines = |out: &mut Vec<u8>, kind: Type| {
+            let listed = [kind as i32, Type::Readwrite as i32];
+            for p in r.perm.iter().filter(|p| listed.contains(&p.perm_type)) {
+                permission_line(out, p);
+            }
+        };
+        let mut out = format!("Role {name}\nKV Read:\n").into_bytes();
+        lines(&mut out, Type::Read);
+        out.extend(b"KV Write:\n");
+        lines(&mut out, Type::Write);
+        Ok(Printed::out(out))
+    }
+
+    fn role_list(&self, r: &AuthRoleListResponse) -> Print {
+        Ok(Printed::out(names_text(&r.roles)))
+    }
+
+    fn user_get(&self, name: &str, r: &AuthUserGetResponse) -> Print {
+        let roles: String = r.roles.iter().map(|role| format!(" {role}")).collect();
+        Ok(Printed::out(format!("User: {name}\nRoles:{roles}\n")))
+    }
+
+    fn user_list(&self, r: &AuthUserListResponse) -> Print {
+        Ok(Printed::out(names_text(&r.users)))
     }
 }
 
