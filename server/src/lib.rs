@@ -4,6 +4,7 @@
 pub mod alarm;
 pub mod api;
 pub mod apply;
+pub mod auth;
 pub mod batcher;
 pub mod cluster;
 pub mod compactor;
