@@ -6,9 +6,12 @@
 //! code under test fails: "no panic" in the decoder itself, plus what the module's doc says.
 
 pub mod config_file;
+pub mod jwt_verify;
 pub mod raft_apply;
 pub mod scratch;
 pub mod seeds;
 pub mod snapshot_file;
+pub mod tls_pem;
+pub mod token_flag;
 pub mod wal_record;
 pub mod wal_segment;

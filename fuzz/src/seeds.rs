@@ -31,6 +31,9 @@ pub fn all() -> Vec<Seed> {
     out.extend(raft_apply());
     out.extend(snapshot_file());
     out.extend(config_file());
+    out.extend(tls_pem());
+    out.extend(jwt_verify());
+    out.extend(token_flag());
     out
 }
 
@@ -268,5 +271,74 @@ experimental-watch-progress-notify-interval: 10m0s
     vec![
         seed("config_file", "sample", sample.into()),
         seed("config_file", "revisions", revisions.into()),
+    ]
+}
+
+/// A CA, a certificate it signed with its key, and its CRL revoking another serial: as one
+/// PEM file (every loader finds its sections in it) and as DER framed for the target.
+fn tls_pem() -> Vec<Seed> {
+    use rcgen::{
+        date_time_ymd, BasicConstraints, CertificateParams, CertificateRevocationListParams, IsCa,
+        Issuer, KeyIdMethod, KeyPair, RevokedCertParams, SerialNumber,
+    };
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().expect("CA key");
+    let ca = ca_params.self_signed(&ca_key).expect("CA");
+    let issuer = Issuer::new(ca_params, ca_key);
+    let leaf_key = KeyPair::generate().expect("leaf key");
+    let leaf = CertificateParams::new(vec!["localhost".to_string()])
+        .expect("leaf params")
+        .signed_by(&leaf_key, &issuer)
+        .expect("leaf");
+    let crl = CertificateRevocationListParams {
+        this_update: date_time_ymd(2024, 1, 1),
+        next_update: date_time_ymd(2099, 1, 1),
+        crl_number: SerialNumber::from_slice(&[1]),
+        issuing_distribution_point: None,
+        revoked_certs: vec![RevokedCertParams {
+            serial_number: SerialNumber::from_slice(&[7]),
+            revocation_time: date_time_ymd(2024, 1, 1),
+            reason_code: None,
+            invalidity_date: None,
+        }],
+        key_identifier_method: KeyIdMethod::Sha256,
+    }
+    .signed_by(&issuer)
+    .expect("CRL");
+    // Label indexes into `tls_pem::LABELS`: CERTIFICATE, PRIVATE KEY, X509 CRL.
+    let blobs = vec![
+        (0, leaf.der().to_vec()),
+        (1, leaf_key.serialize_der()),
+        (0, ca.der().to_vec()),
+        (4, crl.der().to_vec()),
+    ];
+    let text = crate::tls_pem::pem(&blobs);
+    vec![
+        seed("tls_pem", "bundle", [b"\0".as_slice(), &text].concat()),
+        seed("tls_pem", "bundle-der", crate::tls_pem::framed(&blobs)),
+    ]
+}
+
+/// An HS256 token of the target's member, and a header and claims for it to sign.
+fn jwt_verify() -> Vec<Seed> {
+    let header = br#"{"alg":"HS256","typ":"JWT"}"#.as_slice();
+    let claims = br#"{"exp":4102444800,"revision":3,"username":"root"}"#.as_slice();
+    let token = crate::jwt_verify::sign(header, claims);
+    vec![
+        seed("jwt_verify", "token", [b"\0", token.as_bytes()].concat()),
+        seed(
+            "jwt_verify",
+            "claims",
+            [b"\x01", header, b"\0", claims].concat(),
+        ),
+    ]
+}
+
+fn token_flag() -> Vec<Seed> {
+    let jwt = "jwt,pub-key=/etc/etcd/jwt.pub,priv-key=/etc/etcd/jwt.key,sign-method=RS256,ttl=10m";
+    vec![
+        seed("token_flag", "jwt", jwt.as_bytes().to_vec()),
+        seed("token_flag", "simple", b"simple".to_vec()),
     ]
 }

@@ -41,3 +41,18 @@ fn raft_apply() {
 fn config_file() {
     replay("config_file", etcd_fuzz::config_file::check);
 }
+
+#[test]
+fn tls_pem() {
+    replay("tls_pem", etcd_fuzz::tls_pem::check);
+}
+
+#[test]
+fn jwt_verify() {
+    replay("jwt_verify", etcd_fuzz::jwt_verify::check);
+}
+
+#[test]
+fn token_flag() {
+    replay("token_flag", etcd_fuzz::token_flag::check);
+}
