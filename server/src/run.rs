@@ -9,6 +9,7 @@ use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::api::require_leader::LeaderLoss;
+use crate::auth::tokens::Tokens;
 use crate::cluster::bootstrap::{bootstrap, load_identity, BootstrapError, InitialCluster};
 use crate::cluster::ids::url_string;
 use crate::config::{ClusterState, Config};
@@ -50,6 +51,8 @@ pub enum StartError {
     Resolve(String),
     #[error("{0}")]
     Tls(#[from] TlsError),
+    #[error("{0}")]
+    AuthToken(crate::auth::tokens::ProviderError),
 }
 
 /// etcd's minimum lease TTL: 1.5 election timeouts, rounded up to whole seconds.
@@ -141,9 +144,11 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         }
         None => bootstrap(&backend, &init)?,
     };
-    let tokens = crate::auth::tokens::Tokens::Simple(crate::auth::simple_token::SimpleTokens::new(
-        cfg.auth_token_ttl,
-    ));
+    let tokens = Tokens::from_flag(&cfg.auth_token, cfg.auth_token_ttl).map_err(|e| {
+        tracing::error!(target: "auth", "{}", e.reason());
+        tracing::warn!(target: "etcdserver", "failed to create token provider,err is {e}");
+        StartError::AuthToken(e)
+    })?;
     let state = Arc::new(KvState::open(
         backend.clone(),
         min_lease_ttl(cfg.election_timeout),

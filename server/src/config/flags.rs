@@ -124,7 +124,7 @@ pub const SECTIONS: &[(&str, &[Flag])] = &[
     (
         "Auth",
         &[
-            v("auth-token", "simple", A, "Specify a v3 authentication token type and its options ('simple' or 'jwt')."),
+            v("auth-token", "simple", H, "Specify a v3 authentication token type and its options ('simple' or 'jwt')."),
             v("bcrypt-cost", "10", H, "Specify the cost / strength of the bcrypt algorithm for hashing auth passwords. Valid values are between 4 and 31."),
             v("auth-token-ttl", "300", H, "Time (in seconds) of the auth-token-ttl."),
         ],

@@ -85,6 +85,9 @@ pub struct Config {
     pub self_signed_cert_validity: u32,
     /// `--bcrypt-cost` as given (see `auth::password::cost` for an invalid one).
     pub bcrypt_cost: u64,
+    /// `--auth-token`, as given (the provider is made at start-up, where a bad value
+    /// stops the member as it stops etcd).
+    pub auth_token: String,
     /// `--auth-token-ttl`: how long an unused simple token lives.
     pub auth_token_ttl: Duration,
     /// `--cipher-suites` (empty: rustls's defaults).
@@ -424,6 +427,7 @@ impl Typed {
             self_signed_cert_validity: self.parse("self-signed-cert-validity", values::uint)?
                 as u32,
             bcrypt_cost: self.parse("bcrypt-cost", values::uint)?,
+            auth_token: self.string("auth-token"),
             auth_token_ttl: Duration::from_secs(self.parse("auth-token-ttl", values::uint)?),
             cipher_suites: crate::tls::ciphers::parse(&self.string("cipher-suites"))?,
             name,
