@@ -6,6 +6,8 @@ use crate::error::{EtcdError, Result};
 /// `--bcrypt-cost` bounds (Go's bcrypt.MinCost and MaxCost).
 pub const MIN_COST: u32 = 4;
 pub const MAX_COST: u32 = 31;
+/// Go's bcrypt.DefaultCost, etcd's default (the bcrypt crate's own default is 12).
+pub const DEFAULT_COST: u32 = 10;
 
 /// The bcrypt cost to hash with for `--bcrypt-cost`: etcd warns about a value outside
 /// bcrypt's bounds and uses the default.
@@ -13,8 +15,8 @@ pub fn cost(flag: u64) -> u32 {
     match u32::try_from(flag) {
         Ok(c) if (MIN_COST..=MAX_COST).contains(&c) => c,
         _ => {
-            tracing::warn!(target: "auth", "Use default bcrypt-cost {} instead of the invalid value {flag}", bcrypt::DEFAULT_COST);
-            bcrypt::DEFAULT_COST
+            tracing::warn!(target: "auth", "Use default bcrypt-cost {DEFAULT_COST} instead of the invalid value {flag}");
+            DEFAULT_COST
         }
     }
 }

@@ -286,7 +286,9 @@ mod tests {
     use etcd_proto::etcdserverpb::{
         AlarmRequest, AlarmType, CompactionRequest, LeaseGrantRequest, PutRequest,
     };
-    use etcd_proto::raftrequestpb::MemberAttributes;
+    use etcd_proto::etcdserverpb::{AuthRoleAddRequest, AuthUserGrantRoleRequest};
+    use etcd_proto::raftrequestpb::auth_change::Change;
+    use etcd_proto::raftrequestpb::{AuthChange, Empty, MemberAttributes, UserAdd};
     use openraft::{CommittedLeaderId, Membership};
 
     use super::*;
@@ -403,9 +405,28 @@ mod tests {
                 revision: 2,
                 physical: false,
             }),
+            auth(Change::UserAdd(UserAdd {
+                name: "root".into(),
+                password_hash: b"hash".to_vec(),
+                options: None,
+            })),
+            auth(Change::UserGrantRole(AuthUserGrantRoleRequest {
+                user: "root".into(),
+                role: "root".into(),
+            })),
+            auth(Change::RoleAdd(AuthRoleAddRequest {
+                name: "readers".into(),
+            })),
+            auth(Change::Enable(Empty {})),
         ])
         .await;
         m
+    }
+
+    fn auth(change: Change) -> Request {
+        Request::Auth(AuthChange {
+            change: Some(change),
+        })
     }
 
     /// Member 2 with a lease of its own (replaced by any snapshot), and its local keys.
