@@ -50,7 +50,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
-use crate::grpc::normalise::{Ids, Normalise};
+use crate::grpc::normalise::{header_only, Ids, Normalise};
 use crate::grpc::show::show;
 use crate::grpc::within;
 use crate::{Flavor, Member};
@@ -648,17 +648,6 @@ pub async fn connect(member: &Member) -> Channel {
     within("connect", endpoint.connect())
         .await
         .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", member.endpoint()))
-}
-
-/// Responses whose only member-specific part is their header.
-macro_rules! header_only {
-    ($($t:ty),*) => {$(
-        impl Normalise for $t {
-            fn normalise(&mut self, ids: &mut Ids) {
-                self.header.normalise(ids);
-            }
-        }
-    )*};
 }
 
 header_only!(

@@ -472,6 +472,21 @@ pub fn raw_transcript(out: &Output) -> String {
     )
 }
 
+/// [`raw_transcript`] without the JSON log lines Go's etcdctl writes to stderr (clientv3's
+/// retry warnings, which ours does not print).
+pub fn quiet_transcript(out: &Output) -> String {
+    let stderr: String = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| !l.starts_with("{\"level\""))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    format!(
+        "exit={}\n{}{stderr}",
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout),
+    )
+}
+
 /// The normalised "exit status + stdout + stderr" of an etcdctl run.
 pub fn transcript(out: &Output) -> String {
     normalise(&raw_transcript(out))

@@ -99,16 +99,7 @@ fn after_header(encoded: &[u8]) -> &[u8] {
 /// Exit status, stdout and stderr without Go's log lines, with IDs and ports blanked
 /// (also the `fields` format's, which [`normalise`] leaves alone).
 fn transcript(out: &Output) -> String {
-    let stderr: String = String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .filter(|l| !l.starts_with("{\"level\""))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let text = format!(
-        "exit={}\n{}{stderr}",
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout),
-    );
+    let text = etcd_e2e::quiet_transcript(out);
     let fields =
         regex::Regex::new(r#"(?m)^"(ClusterID|MemberID|RaftTerm)" : \d+$"#).expect("regex");
     fields

@@ -7,11 +7,16 @@ use std::time::{Duration, Instant};
 
 use etcd_e2e::{etcdctl, failing_start, Flavor, Member, Ports};
 
+/// Held by the tests whose members bind etcd's default ports (2379, 2380): run side by side
+/// (two test threads), one's etcd found the other's port taken and failed differently.
+static DEFAULT_PORTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Arguments and environment of one start attempt.
 type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>);
 
 #[test]
 fn configuration_errors_match_etcd() {
+    let _ports = DEFAULT_PORTS.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("file"), "").unwrap();
     let client = format!(
@@ -86,6 +91,7 @@ fn go_flag_parse_errors_are_one_line_with_status_1() {
 
 #[test]
 fn no_flags_serves_localhost_2379_with_default_etcd() {
+    let _ports = DEFAULT_PORTS.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(Flavor::Ours.binary())
         .current_dir(dir.path())

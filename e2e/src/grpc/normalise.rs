@@ -122,6 +122,8 @@ macro_rules! header_only {
     )*};
 }
 
+pub(crate) use header_only;
+
 header_only!(
     RangeResponse,
     PutResponse,
