@@ -22,7 +22,7 @@ use tonic::transport::{Channel, Endpoint};
 use super::credentials::{Credentials, Login};
 use super::error::{CtlError, RpcError};
 use super::global::GlobalFlags;
-use super::tls::TlsSettings;
+use super::tls::{self, TlsSettings};
 use super::token::{self, Token};
 use crate::endpoints::normalize;
 
@@ -168,7 +168,7 @@ impl Client {
     async fn connect(&self) -> Channel {
         loop {
             for target in &self.targets {
-                if let Ok(channel) = target.connect().await {
+                if let Ok(channel) = tls::connect(target, self.tls.as_ref()).await {
                     return channel;
                 }
             }
@@ -258,11 +258,10 @@ fn target(
         None => url,
     };
     let ep = Endpoint::from_shared(url)
-        .map_err(|_| CtlError::BadArgs(format!("invalid endpoint {endpoint:?}")))?
-        .connect_timeout(dial_timeout)
-        .tcp_nodelay(true);
-    match tls {
-        Some(tls) => tls.apply(ep, endpoint),
-        None => Ok(ep),
-    }
+        .map_err(|_| CtlError::BadArgs(format!("invalid endpoint {endpoint:?}")))?;
+    let ep = match tls {
+        Some(tls) => tls.apply(ep, endpoint)?,
+        None => ep,
+    };
+    Ok(ep.connect_timeout(dial_timeout).tcp_nodelay(true))
 }
