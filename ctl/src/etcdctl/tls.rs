@@ -1,15 +1,16 @@
 //! TLS for client connections (`--cacert`, `--cert`, `--key`, `https://` endpoints), as
-//! etcdctl decides it: plain HTTP/2 unless a TLS file is given, an endpoint says `https`,
-//! or `--insecure-transport=false`.
+//! etcdctl 3.4 decides it. The flags make a TLS configuration when a TLS file is given or
+//! `--insecure-transport=false`; clientv3 then dials by the scheme of the first endpoint of
+//! the client: `http://` in plain text whatever the flags, `https://` over TLS (the flags'
+//! configuration, or a default one that verifies), no scheme by the flags. Every endpoint of
+//! the client is dialled the same way.
 //!
-//! `--insecure-skip-tls-verify` acts as in etcd 3.4: only when a TLS file is given or
-//! `--insecure-transport=false` (etcdctl sets Go's `InsecureSkipVerify` on the TLS
-//! configuration it builds for those); an `https://` endpoint alone gets clientv3's default,
-//! verifying, configuration whatever the flag says. Skipping, the server's certificate is
-//! accepted whoever signed it and whatever names it holds, but the handshake is still TLS
-//! with the client certificate sent and the server's handshake signatures checked, as Go's
-//! client does. tonic's own TLS cannot take a verifier, so those connections are dialled by
-//! a rustls connector of our own.
+//! `--insecure-skip-tls-verify` only changes the flags' configuration (etcdctl sets Go's
+//! `InsecureSkipVerify` on it), so an `https://` endpoint alone is still verified. Skipping,
+//! the server's certificate is accepted whoever signed it and whatever names it holds, but
+//! the handshake is still TLS with the client certificate sent and the server's handshake
+//! signatures checked, as Go's client does. tonic's own TLS cannot take a verifier, so those
+//! connections are dialled by a rustls connector of our own.
 
 use std::sync::Arc;
 
@@ -35,15 +36,21 @@ pub enum TlsSettings {
     Unverified(Result<Arc<ClientConfig>, String>),
 }
 
+/// clientv3's own configuration for an `https://` endpoint when the flags make none.
+impl Default for TlsSettings {
+    fn default() -> Self {
+        TlsSettings::Verified(ClientTlsConfig::new())
+    }
+}
+
 impl TlsSettings {
-    /// `None` when the flags ask for plain connections.
+    /// The configuration the flags make (Go's `cfg.TLS`), if they make one.
     pub fn from_flags(flags: &GlobalFlags) -> Result<Option<TlsSettings>, CtlError> {
-        // What makes etcdctl build a TLS configuration of its own (Go's `cfg.TLS`).
         let configured = !flags.cacert.is_empty()
             || !flags.cert.is_empty()
             || !flags.key.is_empty()
             || !flags.insecure_transport;
-        if !configured && !flags.endpoints.iter().any(|e| e.starts_with("https://")) {
+        if !configured {
             return Ok(None);
         }
         // In the order etcd's TLSInfo checks them: the key pair first, then the CA (read,
@@ -66,7 +73,7 @@ impl TlsSettings {
             true => None,
             false => Some(read(&flags.cacert)?),
         };
-        if flags.insecure_skip_tls_verify && configured {
+        if flags.insecure_skip_tls_verify {
             let config = unverified_config(key_pair).map_err(|e| e.to_string());
             return Ok(Some(TlsSettings::Unverified(config.map(Arc::new))));
         }
@@ -78,6 +85,22 @@ impl TlsSettings {
             config = config.ca_certificate(Certificate::from_pem(ca));
         }
         Ok(Some(TlsSettings::Verified(config)))
+    }
+
+    /// What a client for `endpoints` dials with, given the flags' configuration: by the
+    /// scheme of the first endpoint, as clientv3 decides (`None`: plain text).
+    pub fn for_endpoints(
+        configured: Option<&TlsSettings>,
+        endpoints: &[String],
+    ) -> Option<TlsSettings> {
+        let first = endpoints.first().map_or("", String::as_str);
+        if first.starts_with("http://") {
+            None
+        } else if first.starts_with("https://") {
+            Some(configured.cloned().unwrap_or_default())
+        } else {
+            configured.cloned()
+        }
     }
 
     /// `endpoint` (for `--endpoints` entry `name`, with an `https://` URL) with this TLS
