@@ -22,7 +22,7 @@ use tonic::transport::{Channel, Endpoint};
 use super::credentials::{Credentials, Login};
 use super::error::{CtlError, RpcError};
 use super::global::GlobalFlags;
-use super::tls::TlsSettings;
+use super::tls::{self, TlsSettings};
 use super::token::{self, Token};
 use crate::endpoints::normalize;
 
@@ -43,6 +43,9 @@ pub struct Client {
     targets: Vec<Endpoint>,
     dial_timeout: Duration,
     command_timeout: Duration,
+    /// The TLS configuration the flags make.
+    configured_tls: Option<TlsSettings>,
+    /// What this client's endpoints are dialled with.
     tls: Option<TlsSettings>,
     channel: OnceCell<Channel>,
     credentials: Option<Arc<Credentials>>,
@@ -54,13 +57,15 @@ pub struct Client {
 impl Client {
     /// A client for the endpoints and timeouts of the global flags.
     pub fn new(flags: &GlobalFlags) -> Result<Client, CtlError> {
-        let tls = TlsSettings::from_flags(flags)?;
+        let configured_tls = TlsSettings::from_flags(flags)?;
+        let tls = TlsSettings::for_endpoints(configured_tls.as_ref(), &flags.endpoints);
         let targets = target_list(&flags.endpoints, flags.dial_timeout, tls.as_ref())?;
         Ok(Client {
             endpoints: flags.endpoints.clone(),
             targets,
             dial_timeout: flags.dial_timeout,
             command_timeout: flags.command_timeout,
+            configured_tls,
             tls,
             channel: OnceCell::new(),
             credentials: Credentials::from_flags(&flags.user, &flags.password),
@@ -72,10 +77,12 @@ impl Client {
     /// A client with the same settings for one endpoint only.
     pub fn for_endpoint(&self, endpoint: &str) -> Result<Client, CtlError> {
         let endpoints = vec![endpoint.to_string()];
-        let targets = target_list(&endpoints, self.dial_timeout, self.tls.as_ref())?;
+        let tls = TlsSettings::for_endpoints(self.configured_tls.as_ref(), &endpoints);
+        let targets = target_list(&endpoints, self.dial_timeout, tls.as_ref())?;
         Ok(Client {
             endpoints,
             targets,
+            tls,
             ..self.another()
         })
     }
@@ -89,6 +96,7 @@ impl Client {
             targets: self.targets.clone(),
             dial_timeout: self.dial_timeout,
             command_timeout: self.command_timeout,
+            configured_tls: self.configured_tls.clone(),
             tls: self.tls.clone(),
             channel: OnceCell::new(),
             credentials: self.credentials.clone(),
@@ -168,7 +176,7 @@ impl Client {
     async fn connect(&self) -> Channel {
         loop {
             for target in &self.targets {
-                if let Ok(channel) = target.connect().await {
+                if let Ok(channel) = tls::connect(target, self.tls.as_ref()).await {
                     return channel;
                 }
             }
@@ -253,16 +261,16 @@ fn target(
     tls: Option<&TlsSettings>,
 ) -> Result<Endpoint, CtlError> {
     let url = normalize(endpoint);
+    // Every endpoint of a client is dialled as its first one is.
     let url = match tls {
         Some(_) => url.replacen("http://", "https://", 1),
-        None => url,
+        None => url.replacen("https://", "http://", 1),
     };
     let ep = Endpoint::from_shared(url)
-        .map_err(|_| CtlError::BadArgs(format!("invalid endpoint {endpoint:?}")))?
-        .connect_timeout(dial_timeout)
-        .tcp_nodelay(true);
-    match tls {
-        Some(tls) => tls.apply(ep, endpoint),
-        None => Ok(ep),
-    }
+        .map_err(|_| CtlError::BadArgs(format!("invalid endpoint {endpoint:?}")))?;
+    let ep = match tls {
+        Some(tls) => tls.apply(ep, endpoint)?,
+        None => ep,
+    };
+    Ok(ep.connect_timeout(dial_timeout).tcp_nodelay(true))
 }

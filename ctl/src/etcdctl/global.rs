@@ -52,7 +52,7 @@ pub struct GlobalFlags {
     /// disable transport security for client connections
     #[arg(long = "insecure-transport", global = true, env = "ETCDCTL_INSECURE_TRANSPORT", num_args = 0..=1, require_equals = true, default_value_t = true, default_missing_value = "true", value_parser = go_bool)]
     pub insecure_transport: bool,
-    /// skip server certificate verification (not supported: tonic's TLS cannot skip it, so the flag is refused)
+    /// skip server certificate verification (CAUTION: this option should be enabled only for testing purposes)
     #[arg(long = "insecure-skip-tls-verify", global = true, env = "ETCDCTL_INSECURE_SKIP_TLS_VERIFY", num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", value_parser = go_bool)]
     pub insecure_skip_tls_verify: bool,
     /// accept insecure SRV records describing cluster endpoints (accepted; DNS discovery is not supported)

@@ -1,64 +1,228 @@
 //! TLS for client connections (`--cacert`, `--cert`, `--key`, `https://` endpoints), as
-//! etcdctl decides it: plain HTTP/2 unless a TLS file is given, an endpoint says `https`,
-//! or `--insecure-transport=false`.
+//! etcdctl 3.4 decides it. The flags make a TLS configuration when a TLS file is given or
+//! `--insecure-transport=false`; clientv3 then dials by the scheme of the first endpoint of
+//! the client: `http://` in plain text whatever the flags, `https://` over TLS (the flags'
+//! configuration, or a default one that verifies), no scheme by the flags. Every endpoint of
+//! the client is dialled the same way.
+//!
+//! `--insecure-skip-tls-verify` only changes the flags' configuration (etcdctl sets Go's
+//! `InsecureSkipVerify` on it), so an `https://` endpoint alone is still verified. Skipping,
+//! the server's certificate is accepted whoever signed it and whatever names it holds, but
+//! the handshake is still TLS with the client certificate sent and the server's handshake
+//! signatures checked, as Go's client does. tonic's own TLS cannot take a verifier, so those
+//! connections are dialled by a rustls connector of our own.
 
-use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+use std::sync::Arc;
+
+use etcd_server::tls::connector::TlsDialer;
+use http::uri::Scheme;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity, Uri};
 
 use super::error::CtlError;
 use super::global::GlobalFlags;
 
 /// The TLS configuration every connection of one run uses.
 #[derive(Debug, Clone)]
-pub struct TlsSettings {
-    config: ClientTlsConfig,
+pub enum TlsSettings {
+    /// tonic's TLS, verifying the server against `--cacert` (or nothing).
+    Verified(ClientTlsConfig),
+    /// `--insecure-skip-tls-verify`: our connector with [`AcceptAnyServerCert`], or why the
+    /// client certificate cannot be used (told for each endpoint, as tonic's errors are).
+    Unverified(Result<Arc<ClientConfig>, String>),
+}
+
+/// clientv3's own configuration for an `https://` endpoint when the flags make none.
+impl Default for TlsSettings {
+    fn default() -> Self {
+        TlsSettings::Verified(ClientTlsConfig::new())
+    }
 }
 
 impl TlsSettings {
-    /// `None` when the flags ask for plain connections.
+    /// The configuration the flags make (Go's `cfg.TLS`), if they make one.
     pub fn from_flags(flags: &GlobalFlags) -> Result<Option<TlsSettings>, CtlError> {
-        let wants_tls = !flags.cacert.is_empty()
+        let configured = !flags.cacert.is_empty()
             || !flags.cert.is_empty()
             || !flags.key.is_empty()
-            || !flags.insecure_transport
-            || flags.endpoints.iter().any(|e| e.starts_with("https://"));
-        if !wants_tls {
+            || !flags.insecure_transport;
+        if !configured {
             return Ok(None);
         }
-        if flags.insecure_skip_tls_verify {
-            return Err(CtlError::BadFeature(
-                "--insecure-skip-tls-verify is not supported by this etcdctl".into(),
-            ));
-        }
-        // In the order etcd's TLSInfo checks them: the key pair first, then the CA.
-        let mut config = ClientTlsConfig::new();
-        match (flags.cert.is_empty(), flags.key.is_empty()) {
+        // In the order etcd's TLSInfo checks them: the key pair first, then the CA (read,
+        // and so required to exist, even when it is not used to verify).
+        let key_pair = match (flags.cert.is_empty(), flags.key.is_empty()) {
             (false, false) => {
                 let (cert, key) = (read(&flags.cert)?, read(&flags.key)?);
                 check_key_pair(&cert, &key).map_err(CtlError::BadArgs)?;
-                let identity = Identity::from_pem(cert, key);
-                config = config.identity(identity);
+                Some((cert, key))
             }
-            (true, true) => {}
+            (true, true) => None,
             _ => {
                 return Err(CtlError::BadArgs(format!(
                     "KeyFile and CertFile must both be present[key: {}, cert: {}]",
                     flags.key, flags.cert
                 )))
             }
+        };
+        let ca = match flags.cacert.is_empty() {
+            true => None,
+            false => Some(read(&flags.cacert)?),
+        };
+        if flags.insecure_skip_tls_verify {
+            let config = unverified_config(key_pair).map_err(|e| e.to_string());
+            return Ok(Some(TlsSettings::Unverified(config.map(Arc::new))));
         }
-        if !flags.cacert.is_empty() {
-            config = config.ca_certificate(Certificate::from_pem(read(&flags.cacert)?));
+        let mut config = ClientTlsConfig::new();
+        if let Some((cert, key)) = key_pair {
+            config = config.identity(Identity::from_pem(cert, key));
         }
-        Ok(Some(TlsSettings { config }))
+        if let Some(ca) = ca {
+            config = config.ca_certificate(Certificate::from_pem(ca));
+        }
+        Ok(Some(TlsSettings::Verified(config)))
     }
 
-    /// `endpoint` with this TLS configuration.
+    /// What a client for `endpoints` dials with, given the flags' configuration: by the
+    /// scheme of the first endpoint, as clientv3 decides (`None`: plain text).
+    pub fn for_endpoints(
+        configured: Option<&TlsSettings>,
+        endpoints: &[String],
+    ) -> Option<TlsSettings> {
+        let first = endpoints.first().map_or("", String::as_str);
+        if first.starts_with("http://") {
+            None
+        } else if first.starts_with("https://") {
+            Some(configured.cloned().unwrap_or_default())
+        } else {
+            configured.cloned()
+        }
+    }
+
+    /// `endpoint` (for `--endpoints` entry `name`, with an `https://` URL) with this TLS
+    /// configuration.
     pub fn apply(&self, endpoint: Endpoint, name: &str) -> Result<Endpoint, CtlError> {
-        endpoint.tls_config(self.config.clone()).map_err(|e| {
-            // tonic's own text is only "transport error"; the cause says what is wrong.
-            let cause = std::error::Error::source(&e).map_or(e.to_string(), |c| c.to_string());
-            CtlError::BadArgs(format!("bad TLS configuration for {name}: {cause}"))
-        })
+        let bad_tls =
+            |cause: String| CtlError::BadArgs(format!("bad TLS configuration for {name}: {cause}"));
+        match self {
+            TlsSettings::Verified(config) => endpoint.tls_config(config.clone()).map_err(|e| {
+                // tonic's own text is only "transport error"; the cause says what is wrong.
+                bad_tls(std::error::Error::source(&e).map_or(e.to_string(), |c| c.to_string()))
+            }),
+            TlsSettings::Unverified(Err(cause)) => Err(bad_tls(cause.clone())),
+            // tonic is given `http://` so that its TLS stays out of the way of our
+            // connector; requests still name the `https://` origin.
+            TlsSettings::Unverified(Ok(_)) => {
+                let origin = endpoint.uri().clone();
+                let mut parts = origin.clone().into_parts();
+                parts.scheme = Some(Scheme::HTTP);
+                let plain = Uri::from_parts(parts).expect("a valid URI with another scheme");
+                Ok(Endpoint::from(plain).origin(origin))
+            }
+        }
+    }
+
+    /// The connector for endpoints made by [`TlsSettings::endpoint`], when tonic's own does
+    /// not do.
+    fn dialer(&self) -> Option<TlsDialer> {
+        match self {
+            TlsSettings::Unverified(Ok(config)) => Some(TlsDialer::new(config.clone())),
+            _ => None,
+        }
+    }
+}
+
+/// Connects to `endpoint`, made with `tls` (if any).
+pub async fn connect(
+    endpoint: &Endpoint,
+    tls: Option<&TlsSettings>,
+) -> Result<Channel, tonic::transport::Error> {
+    match tls.and_then(TlsSettings::dialer) {
+        Some(dialer) => endpoint.connect_with_connector(dialer).await,
+        None => endpoint.connect().await,
+    }
+}
+
+/// The rustls configuration of `--insecure-skip-tls-verify`, with the provider tonic's TLS
+/// uses, speaking HTTP/2 and showing the client certificate if there is one.
+fn unverified_config(key_pair: Option<(Vec<u8>, Vec<u8>)>) -> Result<ClientConfig, rustls::Error> {
+    let provider = CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert(provider)));
+    let mut config = match key_pair {
+        Some((cert, key)) => {
+            // tonic's words for PEM it cannot parse.
+            let chain = CertificateDer::pem_slice_iter(&cert)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| rustls::Error::General("Error parsing TLS certificate.".into()))?;
+            let key = PrivateKeyDer::from_pem_slice(&key).map_err(|_| {
+                rustls::Error::General(
+                    "Error parsing TLS private key - no RSA or PKCS8-encoded keys found.".into(),
+                )
+            })?;
+            builder.with_client_auth_cert(chain, key)?
+        }
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(config)
+}
+
+/// Go's `InsecureSkipVerify`: any certificate chain for any name is accepted, but the
+/// server must still prove, by the handshake signatures, that it holds the certificate's key.
+#[derive(Debug)]
+struct AcceptAnyServerCert(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnyServerCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 
@@ -167,5 +331,121 @@ mod tests {
         assert!(check(CERT, &two)
             .unwrap_err()
             .ends_with("following types: [CERTIFICATE CERTIFICATE]"));
+    }
+}
+
+/// The verifier of `--insecure-skip-tls-verify`, in handshakes with a rustls server held in
+/// memory: any certificate is taken, a server without the certificate's key is not.
+#[cfg(test)]
+mod skip_verify_tests {
+    use rustls::server::{ClientHello, ResolvesServerCert};
+    use rustls::sign::CertifiedKey;
+    use rustls::version::{TLS12, TLS13};
+    use rustls::{Connection, ServerConfig, SupportedProtocolVersion};
+
+    use super::*;
+
+    /// A server showing `cert` and signing its handshakes with `key`, which need not be the
+    /// certificate's.
+    #[derive(Debug)]
+    struct Shows(Arc<CertifiedKey>);
+
+    impl ResolvesServerCert for Shows {
+        fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+            Some(self.0.clone())
+        }
+    }
+
+    /// A self-signed certificate (so from a CA nobody trusts) for a name nobody dials.
+    fn stranger() -> (rcgen::Certificate, rcgen::KeyPair) {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let params =
+            rcgen::CertificateParams::new(vec!["elsewhere.invalid".to_string()]).expect("params");
+        (params.self_signed(&key).expect("certificate"), key)
+    }
+
+    fn signing_key(key: &rcgen::KeyPair) -> Arc<dyn rustls::sign::SigningKey> {
+        let der = PrivateKeyDer::try_from(key.serialize_der()).expect("key DER");
+        rustls::crypto::ring::sign::any_supported_type(&der).expect("signing key")
+    }
+
+    /// Runs the handshake between our unverified client and a server showing `cert` and
+    /// signing with `key`, over `version`, until it completes or either side fails.
+    fn handshake(
+        version: &'static SupportedProtocolVersion,
+        cert: &rcgen::Certificate,
+        key: &rcgen::KeyPair,
+    ) -> Result<(), rustls::Error> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let certified = CertifiedKey::new(vec![cert.der().clone()], signing_key(key));
+        let server = ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[version])?
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(Shows(Arc::new(certified))));
+        let client = Arc::new(unverified_config(None)?);
+        let name = ServerName::try_from("127.0.0.1").expect("name");
+        let mut client = Connection::from(rustls::ClientConnection::new(client, name)?);
+        let mut server = Connection::from(rustls::ServerConnection::new(Arc::new(server))?);
+        while client.is_handshaking() || server.is_handshaking() {
+            let moved = pass(&mut client, &mut server)? + pass(&mut server, &mut client)?;
+            assert!(moved > 0, "the handshake stalled");
+        }
+        Ok(())
+    }
+
+    /// Moves what `from` has to send to `to`; the bytes moved.
+    fn pass(from: &mut Connection, to: &mut Connection) -> Result<usize, rustls::Error> {
+        let mut wire = Vec::new();
+        while from.wants_write() {
+            from.write_tls(&mut wire).expect("write to memory");
+        }
+        let mut rest = &wire[..];
+        while !rest.is_empty() {
+            to.read_tls(&mut rest).expect("read from memory");
+            to.process_new_packets()?;
+        }
+        Ok(wire.len())
+    }
+
+    #[test]
+    fn any_certificate_for_any_name_is_accepted() {
+        for version in [&TLS13, &TLS12] {
+            let (cert, key) = stranger();
+            assert_eq!(handshake(version, &cert, &key), Ok(()), "{version:?}");
+        }
+    }
+
+    #[test]
+    fn handshake_signatures_are_still_verified() {
+        for version in [&TLS13, &TLS12] {
+            let (cert, _) = stranger();
+            let (_, other_key) = stranger();
+            let refused = handshake(version, &cert, &other_key).unwrap_err();
+            assert!(
+                matches!(
+                    refused,
+                    rustls::Error::InvalidCertificate(rustls::CertificateError::BadSignature)
+                ),
+                "{version:?}: {refused:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_client_certificate_is_offered_over_http2() {
+        let (cert, key) = stranger();
+        let pem = |cert: &rcgen::Certificate, key: &rcgen::KeyPair| {
+            Some((cert.pem().into_bytes(), key.serialize_pem().into_bytes()))
+        };
+        let config = unverified_config(pem(&cert, &key)).expect("client configuration");
+        assert!(config.client_auth_cert_resolver.has_certs());
+        assert_eq!(config.alpn_protocols, vec![b"h2".to_vec()]);
+        // In tonic's words, as without the flag.
+        let (_, other_key) = stranger();
+        let mismatched = unverified_config(pem(&cert, &other_key)).unwrap_err();
+        assert_eq!(
+            mismatched.to_string(),
+            "keys may not be consistent: KeyMismatch"
+        );
     }
 }
