@@ -60,10 +60,32 @@ pub fn syntax_error(body: &[u8], e: &serde_json::Error) -> String {
         "after array element"
     } else if text.starts_with("key must be a string") {
         "looking for beginning of object key string"
+    } else if text.starts_with("expected ident") {
+        return literal_error(body, offset, c);
     } else {
         "looking for beginning of value"
     };
     format!("invalid character '{c}' {context}")
+}
+
+/// Go's error for a misspelt `true`, `false` or `null`: the bad character `c` at `offset`
+/// and the one the literal needed there.
+fn literal_error(body: &[u8], offset: usize, c: char) -> String {
+    let start = body[..offset.min(body.len())]
+        .iter()
+        .rposition(|b| !b.is_ascii_lowercase())
+        .map_or(0, |p| p + 1);
+    let literal = match body.get(start) {
+        Some(b't') => "true",
+        Some(b'f') => "false",
+        _ => "null",
+    };
+    let wanted = literal
+        .as_bytes()
+        .get(offset - start)
+        .copied()
+        .unwrap_or(b' ') as char;
+    format!("invalid character '{c}' in literal {literal} (expecting '{wanted}')")
 }
 
 /// Builds a message of type `desc` from `json` with jsonpb's rules: keys by `.proto` or JSON
@@ -143,13 +165,18 @@ fn number<T: std::str::FromStr>(json: &Json, go_type: &str) -> Result<T, String>
         // jsonpb strips the quotes and reads what is inside as JSON.
         Json::String(s) => match s.chars().next() {
             Some(c) if c == '-' || c.is_ascii_digit() => s.clone(),
-            Some(c) => return Err(format!("invalid character '{c}' looking for beginning of value")),
+            Some(c) => {
+                return Err(format!(
+                    "invalid character '{c}' looking for beginning of value"
+                ))
+            }
             None => return Err("unexpected end of JSON input".into()),
         },
         other => return Err(type_error(other, go_type)),
     };
-    text.parse()
-        .map_err(|_| format!("json: cannot unmarshal number {text} into Go value of type {go_type}"))
+    text.parse().map_err(|_| {
+        format!("json: cannot unmarshal number {text} into Go value of type {go_type}")
+    })
 }
 
 /// Go's `UnmarshalTypeError` text.
@@ -285,8 +312,19 @@ mod tests {
     fn syntax_errors_read_like_go() {
         let msg = |b: &[u8]| first_value(b).unwrap_err();
         assert_eq!(msg(b"{\"key\":\"Zm9v\""), "unexpected EOF");
-        assert_eq!(msg(b"xx"), "invalid character 'x' looking for beginning of value");
+        assert_eq!(
+            msg(b"xx"),
+            "invalid character 'x' looking for beginning of value"
+        );
         assert_eq!(msg(b"{\"a\" 1}"), "invalid character '1' after object key");
+        assert_eq!(
+            msg(b"not json"),
+            "invalid character 'o' in literal null (expecting 'u')"
+        );
+        assert_eq!(
+            msg(b"{\"a\":trux}"),
+            "invalid character 'x' in literal true (expecting 'e')"
+        );
         assert_eq!(first_value(b"").unwrap(), None);
         assert_eq!(first_value(b"{} xx").unwrap(), Some(serde_json::json!({})));
     }

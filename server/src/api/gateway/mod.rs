@@ -123,11 +123,25 @@ pub fn router(
     }
     route!(unary, ["kv/range"], kv, Kv::range, "KV", "Range");
     route!(unary, ["kv/put"], kv, Kv::put, "KV", "Put");
-    route!(unary, ["kv/deleterange"], kv, Kv::delete_range, "KV", "DeleteRange");
+    route!(
+        unary,
+        ["kv/deleterange"],
+        kv,
+        Kv::delete_range,
+        "KV",
+        "DeleteRange"
+    );
     route!(unary, ["kv/txn"], kv, Kv::txn, "KV", "Txn");
     route!(unary, ["kv/compaction"], kv, Kv::compact, "KV", "Compact");
     route!(bidi, ["watch"], watch, Watch::watch, "Watch", "Watch");
-    route!(unary, ["lease/grant"], lease, Lease::lease_grant, "Lease", "LeaseGrant");
+    route!(
+        unary,
+        ["lease/grant"],
+        lease,
+        Lease::lease_grant,
+        "Lease",
+        "LeaseGrant"
+    );
     route!(
         unary,
         ["lease/revoke", "kv/lease/revoke"],
@@ -160,7 +174,14 @@ pub fn router(
         "Lease",
         "LeaseLeases"
     );
-    route!(unary, ["cluster/member/add"], cluster, Cluster::member_add, "Cluster", "MemberAdd");
+    route!(
+        unary,
+        ["cluster/member/add"],
+        cluster,
+        Cluster::member_add,
+        "Cluster",
+        "MemberAdd"
+    );
     route!(
         unary,
         ["cluster/member/remove"],
@@ -177,7 +198,14 @@ pub fn router(
         "Cluster",
         "MemberUpdate"
     );
-    route!(unary, ["cluster/member/list"], cluster, Cluster::member_list, "Cluster", "MemberList");
+    route!(
+        unary,
+        ["cluster/member/list"],
+        cluster,
+        Cluster::member_list,
+        "Cluster",
+        "MemberList"
+    );
     route!(
         unary,
         ["cluster/member/promote"],
@@ -186,8 +214,22 @@ pub fn router(
         "Cluster",
         "MemberPromote"
     );
-    route!(unary, ["maintenance/alarm"], maintenance, Maintenance::alarm, "Maintenance", "Alarm");
-    route!(unary, ["maintenance/status"], maintenance, Maintenance::status, "Maintenance", "Status");
+    route!(
+        unary,
+        ["maintenance/alarm"],
+        maintenance,
+        Maintenance::alarm,
+        "Maintenance",
+        "Alarm"
+    );
+    route!(
+        unary,
+        ["maintenance/status"],
+        maintenance,
+        Maintenance::status,
+        "Maintenance",
+        "Status"
+    );
     route!(
         unary,
         ["maintenance/defragment"],
@@ -197,7 +239,14 @@ pub fn router(
         "Defragment"
     );
     // etcd binds Hash and HashKV to the same path; its gateway serves Hash there.
-    route!(unary, ["maintenance/hash"], maintenance, Maintenance::hash, "Maintenance", "Hash");
+    route!(
+        unary,
+        ["maintenance/hash"],
+        maintenance,
+        Maintenance::hash,
+        "Maintenance",
+        "Hash"
+    );
     route!(
         server_stream,
         ["maintenance/snapshot"],
@@ -214,13 +263,62 @@ pub fn router(
         "Maintenance",
         "MoveLeader"
     );
-    route!(unary, ["auth/enable"], auth, Auth::auth_enable, "Auth", "AuthEnable");
-    route!(unary, ["auth/disable"], auth, Auth::auth_disable, "Auth", "AuthDisable");
-    route!(unary, ["auth/authenticate"], auth, Auth::authenticate, "Auth", "Authenticate");
-    route!(unary, ["auth/user/add"], auth, Auth::user_add, "Auth", "UserAdd");
-    route!(unary, ["auth/user/get"], auth, Auth::user_get, "Auth", "UserGet");
-    route!(unary, ["auth/user/list"], auth, Auth::user_list, "Auth", "UserList");
-    route!(unary, ["auth/user/delete"], auth, Auth::user_delete, "Auth", "UserDelete");
+    route!(
+        unary,
+        ["auth/enable"],
+        auth,
+        Auth::auth_enable,
+        "Auth",
+        "AuthEnable"
+    );
+    route!(
+        unary,
+        ["auth/disable"],
+        auth,
+        Auth::auth_disable,
+        "Auth",
+        "AuthDisable"
+    );
+    route!(
+        unary,
+        ["auth/authenticate"],
+        auth,
+        Auth::authenticate,
+        "Auth",
+        "Authenticate"
+    );
+    route!(
+        unary,
+        ["auth/user/add"],
+        auth,
+        Auth::user_add,
+        "Auth",
+        "UserAdd"
+    );
+    route!(
+        unary,
+        ["auth/user/get"],
+        auth,
+        Auth::user_get,
+        "Auth",
+        "UserGet"
+    );
+    route!(
+        unary,
+        ["auth/user/list"],
+        auth,
+        Auth::user_list,
+        "Auth",
+        "UserList"
+    );
+    route!(
+        unary,
+        ["auth/user/delete"],
+        auth,
+        Auth::user_delete,
+        "Auth",
+        "UserDelete"
+    );
     route!(
         unary,
         ["auth/user/changepw"],
@@ -229,12 +327,54 @@ pub fn router(
         "Auth",
         "UserChangePassword"
     );
-    route!(unary, ["auth/user/grant"], auth, Auth::user_grant_role, "Auth", "UserGrantRole");
-    route!(unary, ["auth/user/revoke"], auth, Auth::user_revoke_role, "Auth", "UserRevokeRole");
-    route!(unary, ["auth/role/add"], auth, Auth::role_add, "Auth", "RoleAdd");
-    route!(unary, ["auth/role/get"], auth, Auth::role_get, "Auth", "RoleGet");
-    route!(unary, ["auth/role/list"], auth, Auth::role_list, "Auth", "RoleList");
-    route!(unary, ["auth/role/delete"], auth, Auth::role_delete, "Auth", "RoleDelete");
+    route!(
+        unary,
+        ["auth/user/grant"],
+        auth,
+        Auth::user_grant_role,
+        "Auth",
+        "UserGrantRole"
+    );
+    route!(
+        unary,
+        ["auth/user/revoke"],
+        auth,
+        Auth::user_revoke_role,
+        "Auth",
+        "UserRevokeRole"
+    );
+    route!(
+        unary,
+        ["auth/role/add"],
+        auth,
+        Auth::role_add,
+        "Auth",
+        "RoleAdd"
+    );
+    route!(
+        unary,
+        ["auth/role/get"],
+        auth,
+        Auth::role_get,
+        "Auth",
+        "RoleGet"
+    );
+    route!(
+        unary,
+        ["auth/role/list"],
+        auth,
+        Auth::role_list,
+        "Auth",
+        "RoleList"
+    );
+    route!(
+        unary,
+        ["auth/role/delete"],
+        auth,
+        Auth::role_delete,
+        "Auth",
+        "RoleDelete"
+    );
     route!(
         unary,
         ["auth/role/grant"],
@@ -332,15 +472,28 @@ fn error(code: Code, message: &str) -> Response {
 
 /// A JSON answer, with the CORS headers etcd's client handler adds to every answer.
 fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
-    with_cors((status, [(header::CONTENT_TYPE, "application/json")], body.into()).into_response())
+    with_cors(
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.into(),
+        )
+            .into_response(),
+    )
 }
 
 /// etcd's default `--cors '*'` headers.
 fn with_cors(mut resp: Response) -> Response {
     let headers = resp.headers_mut();
     for (name, value) in [
-        ("access-control-allow-headers", "accept, content-type, authorization"),
-        ("access-control-allow-methods", "POST, GET, OPTIONS, PUT, DELETE"),
+        (
+            "access-control-allow-headers",
+            "accept, content-type, authorization",
+        ),
+        (
+            "access-control-allow-methods",
+            "POST, GET, OPTIONS, PUT, DELETE",
+        ),
         ("access-control-allow-origin", "*"),
     ] {
         headers.insert(name, HeaderValue::from_static(value));
@@ -401,9 +554,7 @@ where
                 Err(resp) => return resp,
             };
             match f(req).await {
-                Ok(resp) => {
-                    json_response(StatusCode::OK, to_json(&output, resp.get_ref()))
-                }
+                Ok(resp) => json_response(StatusCode::OK, to_json(&output, resp.get_ref())),
                 Err(status) => error(status.code(), status.message()),
             }
         })
@@ -555,9 +706,7 @@ impl JsonStream {
                     self.buf.drain(..used);
                     return Some(Ok(v));
                 }
-                Some(Err(e)) if !e.is_eof() => {
-                    return Some(Err(json::syntax_error(&self.buf, &e)))
-                }
+                Some(Err(e)) if !e.is_eof() => return Some(Err(json::syntax_error(&self.buf, &e))),
                 Some(Err(e)) if self.done => return Some(Err(json::syntax_error(&self.buf, &e))),
                 None if self.done => return None,
                 _ => {}
