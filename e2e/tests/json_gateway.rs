@@ -437,6 +437,9 @@ fn bad_input_gets_etcds_status_and_body() {
         ("/v3/kv/range", "", 400),
         ("/v3/kv/nothing", "{}", 404),
         ("/v3beta/kv/nothing", "{}", 404),
+        ("/v3alpha/kv/range", r#"{"key":"Zm9v"}"#, 404),
+        ("/v3/watch", r#"{"create_request":{"key":5}}"#, 500),
+        ("/v3/lease/keepalive", "{", 500),
     ];
     for (path, body, status) in cases {
         let answer = gw.same(path, body);

@@ -1,6 +1,6 @@
 //! etcd's v3 JSON gateway (grpc-gateway v1): `POST /v3/kv/range` and the other paths of
-//! etcd 3.4's `google.api.http` annotations, under `/v3/` and `/v3beta/` (etcd 3.4.23 answers
-//! 404 under `/v3alpha/`), so the curl examples of etcd's documentation work verbatim.
+//! etcd 3.4's `google.api.http` annotations, under `/v3/` and `/v3beta/` (etcd 3.4.23 no
+//! longer serves `/v3alpha/` and answers Go's plain 404 there, as here), so the curl examples of etcd's documentation work verbatim.
 //!
 //! Each request is decoded from JSON against the method's descriptor and handed to the same
 //! service implementation the gRPC router serves, with the `Authorization` header as the
@@ -400,7 +400,22 @@ pub fn router(
     for prefix in PREFIXES {
         router = router.route(&format!("{prefix}{{*rest}}"), any(dispatch));
     }
-    router.with_state(gateway)
+    router
+        .route("/v3alpha/{*rest}", any(retired))
+        .with_state(gateway)
+}
+
+/// Go's `http.NotFound`, what etcd 3.4 answers under the retired `/v3alpha/` prefix (rather
+/// than the gRPC router's answer to an unknown path).
+async fn retired() -> Response {
+    with_cors(
+        (
+            StatusCode::NOT_FOUND,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "404 page not found\n",
+        )
+            .into_response(),
+    )
 }
 
 /// Finds the handler of a request's path; grpc-gateway's own answers otherwise.
