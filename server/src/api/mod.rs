@@ -1,8 +1,9 @@
 //! Client-facing APIs: the v3 gRPC services and plain HTTP, served together on every
 //! client URL (gRPC is HTTP/2 with `content-type: application/grpc`; everything else is
-//! routed to the HTTP handlers), as etcd does.
+//! routed to the HTTP handlers, among them the v3 JSON gateway), as etcd does.
 
 pub mod caller;
+pub mod gateway;
 pub mod grpc_limits;
 pub mod http;
 pub mod require_leader;
@@ -58,7 +59,7 @@ pub fn client_router(
         LeaseServer,
         v3::lease::LeaseService {
             server: server.clone(),
-            leader_loss,
+            leader_loss: leader_loss.clone(),
         }
     ))
     .add_service(svc!(
@@ -80,6 +81,7 @@ pub fn client_router(
             server: server.clone()
         }
     ));
+    let gateway = gateway::router(server.clone(), progress_interval, leader_loss.clone());
     grpc.into_axum_router()
         .layer(axum::middleware::from_fn_with_state(
             server.clone(),
@@ -88,5 +90,6 @@ pub fn client_router(
         .layer(axum::middleware::map_response(
             grpc_limits::rewrite_size_errors,
         ))
+        .merge(gateway)
         .merge(http::router(server))
 }
