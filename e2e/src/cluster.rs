@@ -190,7 +190,9 @@ impl Cluster {
     }
 }
 
-/// Adds a member through `via` with etcdctl and starts it with the printed settings.
+/// Adds a member through `via` with etcdctl and starts it with the printed settings: a
+/// member of `via`'s flavour, reached by etcdctl with `via`'s etcdctl flags (a user to
+/// sign in as, for instance).
 pub fn add_and_start(via: &Member, name: &str, extra_add: &[&str]) -> Member {
     let ports = Ports::free();
     let peer = ports.peer_url();
@@ -212,12 +214,13 @@ pub fn add_and_start(via: &Member, name: &str, extra_add: &[&str]) -> Member {
     assert_eq!(setting("ETCD_INITIAL_CLUSTER_STATE"), "existing");
     assert_eq!(setting("ETCD_INITIAL_ADVERTISE_PEER_URLS"), peer);
     let mut m = Member::spawn_in_cluster(
-        Flavor::Ours,
+        via.flavor,
         name,
         ports,
         &setting("ETCD_INITIAL_CLUSTER"),
         &["--initial-cluster-state=existing"],
     );
+    m.ctl_flags = via.ctl_flags.clone();
     m.wait_healthy(Duration::from_secs(30));
     m
 }
