@@ -198,7 +198,23 @@ pub fn add_and_start(via: &Member, name: &str, extra_add: &[&str]) -> Member {
     let peer = ports.peer_url();
     let mut args = vec!["member", "add", name, "--peer-urls", peer.as_str()];
     args.extend_from_slice(extra_add);
-    let out = via.ctl_ok(&args);
+    // etcd refuses a new member ("unhealthy cluster") until its peers have been
+    // connected for 5 s, which a cluster that just started may not have been.
+    let mut out = via.etcdctl(&args);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while String::from_utf8_lossy(&out.stderr).contains("etcdserver: unhealthy cluster")
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(200));
+        out = via.etcdctl(&args);
+    }
+    assert!(
+        out.status.success(),
+        "etcdctl {args:?} failed on {:?}: {}",
+        via.flavor,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = String::from_utf8_lossy(&out.stdout).into_owned();
     let setting = |key: &str| {
         let line = out
             .lines()
