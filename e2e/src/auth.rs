@@ -50,6 +50,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
+use crate::cluster::Cluster;
 use crate::grpc::normalise::{header_only, Ids, Normalise};
 use crate::grpc::show::show;
 use crate::grpc::within;
@@ -64,6 +65,136 @@ pub enum Who {
     Garbage,
     /// The token an earlier [`Call::Authenticate`] saved under this label.
     Token(&'static str),
+}
+
+/// Root, signed in by [`small_setup`] (or a scenario's own set-up).
+pub const ROOT: Who = Who::Token("root");
+/// Alice, signed in likewise.
+pub const ALICE: Who = Who::Token("alice");
+pub const ANON: Who = Who::Anonymous;
+pub const GARBAGE: Who = Who::Garbage;
+
+pub const ROOT_PW: &str = "rootpw";
+pub const ALICE_PW: &str = "alicepw";
+
+// etcd 3.4's errors (its `rpctypes`), code and text as a client receives them.
+pub const OK: Expect = Expect::Ok;
+pub const DENIED: Expect = Expect::Err(Code::PermissionDenied, "etcdserver: permission denied");
+pub const USER_EMPTY: Expect = Expect::Err(Code::InvalidArgument, "etcdserver: user name is empty");
+pub const BAD_TOKEN: Expect = Expect::Err(Code::Unauthenticated, "etcdserver: invalid auth token");
+pub const AUTH_FAILED: Expect = Expect::Err(
+    Code::InvalidArgument,
+    "etcdserver: authentication failed, invalid user ID or password",
+);
+pub const NOT_ENABLED: Expect = Expect::Err(
+    Code::FailedPrecondition,
+    "etcdserver: authentication is not enabled",
+);
+/// A JWT issued before the last change of users, roles or permissions.
+pub const OLD_REVISION: Expect = Expect::Err(
+    Code::InvalidArgument,
+    "etcdserver: revision of auth store is old",
+);
+
+/// Authenticate, saving the token as `save`.
+pub fn authenticate(name: &'static str, password: &'static str, save: &'static str) -> Call {
+    Call::Authenticate {
+        name,
+        password,
+        save,
+    }
+}
+
+/// A Range of one key.
+pub fn get(key: &str) -> Call {
+    Call::Range(crate::grpc::requests::range(key, ""))
+}
+
+/// A Put of one key.
+pub fn set(key: &str, value: &str) -> Call {
+    Call::Put(crate::grpc::requests::put(key, value))
+}
+
+/// A short set-up for scenarios about where and when tokens hold rather than about each
+/// rule: keys `foo/a`, `ro` and `bar`; root with the root role; role `app` that may read
+/// and write the prefix `foo/` and read `ro`; alice with that role; auth enabled and both
+/// signed in.
+pub fn small_setup() -> Vec<Step> {
+    use Call::*;
+    vec![
+        ok(ANON, set("foo/a", "1")),
+        ok(ANON, set("ro", "r")),
+        ok(ANON, set("bar", "b")),
+        ok(ANON, UserAdd("root", ROOT_PW)),
+        ok(ANON, UserGrantRole("root", "root")),
+        ok(ANON, RoleAdd("app")),
+        ok(
+            ANON,
+            RoleGrantPermission("app", "foo/", "foo0", Type::Readwrite),
+        ),
+        ok(ANON, RoleGrantPermission("app", "ro", "", Type::Read)),
+        ok(ANON, UserAdd("alice", ALICE_PW)),
+        ok(ANON, UserGrantRole("alice", "app")),
+        ok(ANON, AuthEnable),
+        ok(ANON, authenticate("root", ROOT_PW, "root")),
+        ok(ANON, authenticate("alice", ALICE_PW, "alice")),
+    ]
+}
+
+/// What alice may and may not do after [`small_setup`], as `who` (alice's token, or one
+/// standing for it), each call answered as `allowed` or `denied` says.
+pub fn alice_calls(who: Who, allowed: Expect, denied: Expect) -> Vec<Step> {
+    vec![
+        step(who, get("foo/a"), allowed),
+        step(who, set("foo/b", "2"), allowed),
+        step(who, get("ro"), allowed),
+        step(who, get("bar"), denied),
+        step(who, set("ro", "x"), denied),
+        step(who, set("bar", "x"), denied),
+    ]
+}
+
+/// JWT key files made at test time with openssl.
+pub mod jwt_keys {
+    use std::path::Path;
+    use std::process::Command;
+
+    fn openssl(dir: &Path, args: &[&str]) {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs");
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    }
+
+    /// Writes a key pair for `method` under `dir` as `NAME` and `NAME.pub` (HS*: a secret).
+    pub fn make(dir: &Path, name: &str, method: &str) {
+        let generate: &[&str] = match &method[..2] {
+            "RS" | "PS" => &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+            "ES" if method == "ES384" => {
+                &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"]
+            }
+            "ES" => &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+            _ => {
+                std::fs::write(dir.join(name), format!("secret of {name}\n")).expect("secret");
+                return;
+            }
+        };
+        openssl(dir, &[&["genpkey"], generate, &["-out", name]].concat());
+        let public = format!("{name}.pub");
+        openssl(dir, &["pkey", "-in", name, "-pubout", "-out", &public]);
+    }
+
+    /// The `--auth-token` value for `method` with the keys named `name` in `dir`.
+    pub fn flag(dir: &Path, name: &str, method: &str) -> String {
+        let key = dir.join(name);
+        let mut flag = format!("jwt,sign-method={method},priv-key={}", key.display());
+        if !method.starts_with("HS") {
+            flag += &format!(",pub-key={}.pub", key.display());
+        }
+        flag
+    }
 }
 
 /// The token [`Who::Garbage`] sends.
@@ -247,6 +378,17 @@ impl Transcript {
         }
     }
 
+    /// Appends the entries and misses of `other` (a session on another member), each
+    /// step prefixed with `on`.
+    pub fn append(&mut self, on: &str, other: Transcript) {
+        for mut e in other.entries {
+            e.step = format!("{on}: {}", e.step);
+            self.entries.push(e);
+        }
+        let misses = other.misses.into_iter().map(|m| format!("{on}: {m}"));
+        self.misses.extend(misses);
+    }
+
     /// Records whether `what` holds, a miss when it does not.
     pub fn holds(&mut self, what: &str, holds: bool) {
         if !holds {
@@ -286,6 +428,11 @@ fn shown(answer: &Outcome) -> String {
 pub struct Session {
     pub flavor: Flavor,
     pub member: Member,
+    /// The other members of `member`'s cluster (none for a lone member): see
+    /// [`Session::cluster`] and [`Session::at`].
+    pub peers: Vec<Member>,
+    /// A connection to each member, `member`'s first, then the peers'.
+    channels: Vec<Channel>,
     channel: Channel,
     tokens: HashMap<&'static str, String>,
     ids: Ids,
@@ -308,6 +455,8 @@ impl Session {
         Session {
             flavor: member.flavor,
             member,
+            peers: Vec::new(),
+            channels: vec![channel.clone()],
             channel,
             tokens: HashMap::new(),
             ids,
@@ -315,10 +464,98 @@ impl Session {
         }
     }
 
+    /// A cluster of `n` fresh members of `flavor` started with `flags`; calls go to the
+    /// first until [`Session::at`] says otherwise. Terms are not compared: how many
+    /// elections a new cluster needs is up to chance.
+    pub async fn cluster(flavor: Flavor, n: usize, flags: &[&str]) -> Session {
+        let mut members = Cluster::start(flavor, n, flags).members.into_iter();
+        let first = members.next().expect("a member");
+        let channel = connect(&first).await;
+        let mut session = Session::over(first, channel);
+        session.ids.forget_terms();
+        for peer in members {
+            session.join(peer).await;
+        }
+        session
+    }
+
+    /// Adds `member` (one that joined the cluster) as the session's member number
+    /// `1 + peers.len()`, connected.
+    pub async fn join(&mut self, member: Member) {
+        let i = self.channels.len();
+        self.ids
+            .url(&member.endpoint(), &format!("<client-url-{i}>"));
+        self.ids
+            .url(&member.ports.peer_url(), &format!("<peer-url-{i}>"));
+        self.channels.push(connect(&member).await);
+        self.peers.push(member);
+    }
+
+    /// Member `i` of the cluster: 0 is `member`, then the peers.
+    pub fn nth(&self, i: usize) -> &Member {
+        match i {
+            0 => &self.member,
+            i => &self.peers[i - 1],
+        }
+    }
+
+    /// Makes later calls to member `i` (see [`Session::nth`]), noting it in the transcript
+    /// as `name`.
+    pub fn at(&mut self, i: usize, name: &str) {
+        self.channel = self.channels[i].clone();
+        self.transcript.note(format!("calls go to {name}"), "");
+    }
+
+    /// The index of the member the cluster's members agree leads it, waiting up to 10 s.
+    pub async fn leader(&self) -> usize {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let mut ids = Vec::new();
+            for ch in &self.channels {
+                let mut client = MaintenanceClient::new(ch.clone());
+                match within("status", client.status(StatusRequest {})).await {
+                    Ok(s) => {
+                        let s = s.into_inner();
+                        ids.push((s.header.unwrap_or_default().member_id, s.leader));
+                    }
+                    Err(_) => ids.push((0, 0)),
+                }
+            }
+            let leader = ids[0].1;
+            if leader != 0 && ids.iter().all(|&(_, l)| l == leader) {
+                if let Some(i) = ids.iter().position(|&(id, _)| id == leader) {
+                    return i;
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{:?}: no leader all agree on: {ids:?}",
+                self.flavor
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The connection calls go to now (for calls the steps cannot make).
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    /// The token saved as `label`, if any.
+    pub fn token(&self, label: &str) -> Option<String> {
+        self.tokens.get(label).cloned()
+    }
+
+    /// Saves `token` (one another session's member handed out) as `label`.
+    pub fn give_token(&mut self, label: &'static str, token: String) {
+        self.tokens.insert(label, token);
+    }
+
     /// Connects again after a restart of the member; terms are compared no more (see
     /// [`Ids::forget_terms`]).
     pub async fn reconnect(&mut self) {
         self.channel = connect(&self.member).await;
+        self.channels[0] = self.channel.clone();
         self.ids.forget_terms();
     }
 

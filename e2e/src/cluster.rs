@@ -190,13 +190,31 @@ impl Cluster {
     }
 }
 
-/// Adds a member through `via` with etcdctl and starts it with the printed settings.
+/// Adds a member through `via` with etcdctl and starts it with the printed settings: a
+/// member of `via`'s flavour, reached by etcdctl with `via`'s etcdctl flags (a user to
+/// sign in as, for instance).
 pub fn add_and_start(via: &Member, name: &str, extra_add: &[&str]) -> Member {
     let ports = Ports::free();
     let peer = ports.peer_url();
     let mut args = vec!["member", "add", name, "--peer-urls", peer.as_str()];
     args.extend_from_slice(extra_add);
-    let out = via.ctl_ok(&args);
+    // etcd refuses a new member ("unhealthy cluster") until its peers have been
+    // connected for 5 s, which a cluster that just started may not have been.
+    let mut out = via.etcdctl(&args);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while String::from_utf8_lossy(&out.stderr).contains("etcdserver: unhealthy cluster")
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(200));
+        out = via.etcdctl(&args);
+    }
+    assert!(
+        out.status.success(),
+        "etcdctl {args:?} failed on {:?}: {}",
+        via.flavor,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = String::from_utf8_lossy(&out.stdout).into_owned();
     let setting = |key: &str| {
         let line = out
             .lines()
@@ -212,12 +230,13 @@ pub fn add_and_start(via: &Member, name: &str, extra_add: &[&str]) -> Member {
     assert_eq!(setting("ETCD_INITIAL_CLUSTER_STATE"), "existing");
     assert_eq!(setting("ETCD_INITIAL_ADVERTISE_PEER_URLS"), peer);
     let mut m = Member::spawn_in_cluster(
-        Flavor::Ours,
+        via.flavor,
         name,
         ports,
         &setting("ETCD_INITIAL_CLUSTER"),
         &["--initial-cluster-state=existing"],
     );
+    m.ctl_flags = via.ctl_flags.clone();
     m.wait_healthy(Duration::from_secs(30));
     m
 }

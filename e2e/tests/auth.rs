@@ -9,7 +9,9 @@
 use std::time::Duration;
 
 use etcd_e2e::auth::{
-    connect, differential, each, ok, step, Call, Expect, Session, Step, Transcript, Who,
+    authenticate, connect, differential, each, get, ok, step, Call, Expect, Session, Step,
+    Transcript, Who, ALICE, ALICE_PW, ANON, AUTH_FAILED, BAD_TOKEN, DENIED, GARBAGE, NOT_ENABLED,
+    OK, ROOT, ROOT_PW, USER_EMPTY,
 };
 use etcd_e2e::grpc::requests::{compare, delete, op, put, range, txn};
 use etcd_e2e::pki::{Pki, Usage};
@@ -20,26 +22,7 @@ use etcd_proto::etcdserverpb::{DeleteRangeRequest, PutRequest, WatchCreateReques
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 use tonic::Code;
 
-const ROOT: Who = Who::Token("root");
-const ALICE: Who = Who::Token("alice");
-const ANON: Who = Who::Anonymous;
-const GARBAGE: Who = Who::Garbage;
-
-const ROOT_PW: &str = "rootpw";
-const ALICE_PW: &str = "alicepw";
-
-// etcd 3.4's errors (its `rpctypes`), code and text as a client receives them.
-const DENIED: Expect = Expect::Err(Code::PermissionDenied, "etcdserver: permission denied");
-const USER_EMPTY: Expect = Expect::Err(Code::InvalidArgument, "etcdserver: user name is empty");
-const BAD_TOKEN: Expect = Expect::Err(Code::Unauthenticated, "etcdserver: invalid auth token");
-const AUTH_FAILED: Expect = Expect::Err(
-    Code::InvalidArgument,
-    "etcdserver: authentication failed, invalid user ID or password",
-);
-const NOT_ENABLED: Expect = Expect::Err(
-    Code::FailedPrecondition,
-    "etcdserver: authentication is not enabled",
-);
+// More of etcd 3.4's errors (its `rpctypes`), code and text as a client receives them.
 const USER_EXISTS: Expect = Expect::Err(
     Code::FailedPrecondition,
     "etcdserver: user name already exists",
@@ -71,15 +54,6 @@ const NO_ROOT_ROLE: Expect = Expect::Err(
 );
 const INVALID_MGMT: Expect =
     Expect::Err(Code::InvalidArgument, "etcdserver: invalid auth management");
-const OK: Expect = Expect::Ok;
-
-fn authenticate(name: &'static str, password: &'static str, save: &'static str) -> Call {
-    Call::Authenticate {
-        name,
-        password,
-        save,
-    }
-}
 
 /// A scenario: the steps `steps` makes for a member started with `flags`.
 async fn play(flavor: Flavor, flags: &[&str], steps: Vec<Step>) -> Transcript {
@@ -573,10 +547,6 @@ fn other_calls() -> Vec<Step> {
 async fn the_documented_flow_allows_and_denies_each_call_as_etcd() {
     let steps: Vec<Step> = [documented_setup(), kv_calls(), other_calls(), nested_txns()].concat();
     differential(|flavor| play(flavor, &[], steps.clone())).await;
-}
-
-fn get(key: &str) -> Call {
-    Call::Range(range(key, ""))
 }
 
 /// Tokens and changes of users and roles: a new password voids the user's simple tokens

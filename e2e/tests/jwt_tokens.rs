@@ -3,10 +3,9 @@
 //! taken by it as that user (and refused when stale or signed with another key), for each
 //! sign-method both serve (RSA PKCS#1 v1.5, RSA-PSS, ECDSA, HMAC).
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
+use etcd_e2e::auth::jwt_keys;
 use etcd_e2e::grpc::within;
 use etcd_e2e::{Flavor, Member};
 use etcd_proto::etcdserverpb::auth_client::AuthClient;
@@ -17,47 +16,12 @@ use etcd_server::auth::token_flag::{JwtOptions, TokenFlag};
 use tonic::transport::Channel;
 use tonic::Code;
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl runs");
-    assert!(out.status.success(), "openssl {args:?}: {out:?}");
-}
-
-/// Writes a key pair for `method` under `dir` as `NAME` and `NAME.pub` (HS*: a secret).
-fn make_keys(dir: &Path, name: &str, method: &str) {
-    let generate: &[&str] = match &method[..2] {
-        "RS" | "PS" => &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
-        "ES" if method == "ES384" => &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"],
-        "ES" => &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
-        _ => {
-            std::fs::write(dir.join(name), format!("secret of {name}\n")).expect("secret");
-            return;
-        }
-    };
-    openssl(dir, &[&["genpkey"], generate, &["-out", name]].concat());
-    let public = format!("{name}.pub");
-    openssl(dir, &["pkey", "-in", name, "-pubout", "-out", &public]);
-}
-
-/// The `--auth-token` value for `method` with the keys named `name` in `dir`.
-fn flag(dir: &Path, name: &str, method: &str) -> String {
-    let key = dir.join(name);
-    let mut flag = format!("jwt,sign-method={method},priv-key={}", key.display());
-    if !method.starts_with("HS") {
-        flag += &format!(",pub-key={}.pub", key.display());
-    }
-    flag
-}
-
 fn tokens(flag: &str) -> JwtTokens {
     let opts: JwtOptions = match TokenFlag::parse(flag) {
         Ok(TokenFlag::Jwt(opts)) => opts,
         other => panic!("{flag}: {other:?}"),
     };
-    JwtTokens::new(&opts).unwrap_or_else(|e| panic!("{flag}: {}", e.reason()))
+    JwtTokens::new(&opts).unwrap_or_else(|e| panic!("{flag}: {e}"))
 }
 
 async fn authenticate(channel: &Channel, name: &str, password: &str) -> String {
@@ -91,14 +55,14 @@ async fn range_with(channel: &Channel, token: &str) -> Result<(), tonic::Status>
 
 async fn interoperate(method: &str) {
     let dir = tempfile::tempdir().expect("key dir");
-    make_keys(dir.path(), "key", method);
-    make_keys(dir.path(), "other", method);
-    let ours = tokens(&flag(dir.path(), "key", method));
-    let stranger = tokens(&flag(dir.path(), "other", method));
+    jwt_keys::make(dir.path(), "key", method);
+    jwt_keys::make(dir.path(), "other", method);
+    let ours = tokens(&jwt_keys::flag(dir.path(), "key", method));
+    let stranger = tokens(&jwt_keys::flag(dir.path(), "other", method));
 
     let mut etcd = Member::start(
         Flavor::Reference,
-        &["--auth-token", &flag(dir.path(), "key", method)],
+        &["--auth-token", &jwt_keys::flag(dir.path(), "key", method)],
     );
     etcd.wait_healthy(Duration::from_secs(20));
     etcd.ctl_ok(&["user", "add", "root:pw"]);

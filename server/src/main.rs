@@ -24,7 +24,9 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(etcd_server::run::run(cfg)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(etcd_server::run::StartError::Tls(e)) => {
+        Err(
+            e @ (etcd_server::run::StartError::Tls(_) | etcd_server::run::StartError::AuthToken(_)),
+        ) => {
             // etcd ends these with a fatal (C) line.
             etcd_server::logging::critical("etcdmain", &e);
             ExitCode::FAILURE

@@ -145,7 +145,9 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         None => bootstrap(&backend, &init)?,
     };
     let tokens = Tokens::from_flag(&cfg.auth_token, cfg.auth_token_ttl).map_err(|e| {
-        tracing::error!(target: "auth", "{}", e.reason());
+        if let Some(reason) = e.reason() {
+            tracing::error!(target: "auth", "{reason}");
+        }
         tracing::warn!(target: "etcdserver", "failed to create token provider,err is {e}");
         StartError::AuthToken(e)
     })?;

@@ -73,13 +73,14 @@ pub enum JwtError {
 }
 
 impl JwtError {
-    /// What etcd logs before failing, where that says more than `Display`.
-    pub fn reason(&self) -> String {
+    /// The error line etcd logs before failing, where it logs one: only for a key file it
+    /// cannot read (it returns the other errors without a line of their own).
+    pub fn reason(&self) -> Option<String> {
         match self {
-            JwtError::ReadKey { path, reason } => {
-                format!("problem loading JWT options: open {path}: {reason}")
-            }
-            other => other.to_string(),
+            JwtError::ReadKey { path, reason } => Some(format!(
+                "problem loading JWT options: open {path}: {reason}"
+            )),
+            _ => None,
         }
     }
 }
@@ -867,10 +868,14 @@ mod tests {
         let path = keys.0.path().join("nonexistent");
         assert_eq!(
             missing.reason(),
-            format!(
+            Some(format!(
                 "problem loading JWT options: open {}: no such file or directory",
                 path.display()
-            )
+            ))
+        );
+        assert_eq!(
+            keys.try_tokens(M::Rs256, "", "").unwrap_err().reason(),
+            None
         );
     }
 

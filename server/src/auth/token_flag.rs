@@ -112,10 +112,11 @@ impl SignMethod {
 /// just before it, which names what was wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenFlagError {
-    /// An option that is not exactly one `key=value` (etcd: "invalid token option").
+    /// An option that is not exactly one `key=value` (etcd: "invalid token specific option").
     #[error("auth: invalid auth options")]
     MalformedOption { flag: String },
-    /// A key given twice (etcd: "invalid token option" with "duplicate-parameter").
+    /// A key given twice (etcd: "invalid token specific option, duplicated
+    /// parameters").
     #[error("auth: invalid auth options")]
     DuplicateOption { flag: String, key: String },
     /// A type other than `simple`, `jwt` or empty (etcd: "unknown token type").
@@ -130,17 +131,18 @@ pub enum TokenFlagError {
 }
 
 impl TokenFlagError {
-    /// What etcd logs before failing: its message and the offending part.
+    /// The error line etcd 3.4 logs before failing (with its default logger, capnslog):
+    /// its message and the offending part.
     pub fn reason(&self) -> String {
         match self {
             TokenFlagError::MalformedOption { flag } => {
-                format!("invalid token option (option {flag:?})")
+                format!("invalid token specific option: {flag}")
             }
             TokenFlagError::DuplicateOption { flag, key } => {
-                format!("invalid token option (option {flag:?}, duplicate-parameter {key:?})")
+                format!("invalid token specific option, duplicated parameters ({key}): {flag}")
             }
             TokenFlagError::UnknownType { token_type } => {
-                format!("unknown token type (type {token_type:?})")
+                format!("unknown token type: {token_type}")
             }
             TokenFlagError::Ttl { reason } => format!("problem loading JWT options: {reason}"),
             TokenFlagError::SignMethod { .. } => {
@@ -285,7 +287,11 @@ mod tests {
             assert_eq!(err.to_string(), "auth: invalid auth options");
         }
         let err = TokenFlag::parse("jwt,ttl=1s,sign-method=RS256,ttl=1s").unwrap_err();
-        assert_eq!(err.reason(), "invalid token option (option \"jwt,ttl=1s,sign-method=RS256,ttl=1s\", duplicate-parameter \"ttl\")");
+        assert_eq!(
+            err.reason(),
+            "invalid token specific option, duplicated parameters (ttl): \
+             jwt,ttl=1s,sign-method=RS256,ttl=1s"
+        );
     }
 
     #[test]

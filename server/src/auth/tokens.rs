@@ -36,9 +36,10 @@ pub enum ProviderError {
 }
 
 impl ProviderError {
-    pub fn reason(&self) -> String {
+    /// The error line etcd logs before failing, where it logs one.
+    pub fn reason(&self) -> Option<String> {
         match self {
-            ProviderError::Flag(e) => e.reason(),
+            ProviderError::Flag(e) => Some(e.reason()),
             ProviderError::Jwt(e) => e.reason(),
         }
     }
@@ -59,10 +60,15 @@ impl Tokens {
     pub fn from_flag(flag: &str, ttl: std::time::Duration) -> Result<Tokens, ProviderError> {
         Ok(match TokenFlag::parse(flag)? {
             TokenFlag::None => Tokens::None,
-            TokenFlag::Simple => Tokens::Simple(SimpleTokens::new(ttl)),
+            TokenFlag::Simple => {
+                tracing::warn!(target: "auth", "simple token is not cryptographically signed");
+                Tokens::Simple(SimpleTokens::new(ttl))
+            }
             TokenFlag::Jwt(opts) => {
-                for unknown in &opts.unknown_options {
-                    tracing::warn!(target: "auth", "unknown JWT options: {unknown}");
+                if !opts.unknown_options.is_empty() {
+                    // Go's `%v` of the keys: `[a b]`.
+                    let keys = opts.unknown_options.join(" ");
+                    tracing::warn!(target: "auth", "unknown JWT options: [{keys}]");
                 }
                 Tokens::Jwt(Box::new(JwtTokens::new(&opts)?))
             }
