@@ -5,11 +5,12 @@
 //! expires.
 
 use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use etcd_e2e::grpc::{Answer, GrpcPair};
-use etcd_e2e::{Flavor, Member, DEBIAN_ETCDCTL};
+use etcd_e2e::{our_binary, Flavor, Member, DEBIAN_ETCDCTL};
 use etcd_proto::etcdserverpb::{LeaseGrantRequest, LeaseRevokeRequest, RangeRequest};
 use etcd_proto::v3electionpb::{
     CampaignRequest, CampaignResponse, LeaderKey, LeaderRequest, LeaderResponse, ProclaimRequest,
@@ -273,7 +274,11 @@ struct Ctl {
 
 impl Ctl {
     fn spawn(member: &Member, args: &[&str]) -> Ctl {
-        let mut child = Command::new(DEBIAN_ETCDCTL)
+        Ctl::spawn_with(Path::new(DEBIAN_ETCDCTL), member, args)
+    }
+
+    fn spawn_with(binary: &Path, member: &Member, args: &[&str]) -> Ctl {
+        let mut child = Command::new(binary)
             .arg(format!("--endpoints={}", member.endpoint()))
             .args(args)
             .env("ETCDCTL_API", "3")
@@ -418,4 +423,90 @@ fn debian_etcdctl_elect_hands_on_leadership() {
         .collect();
     let proposals: Vec<_> = seen.iter().skip(1).step_by(2).cloned().collect();
     assert_eq!(proposals, elected);
+}
+
+/// Our etcdctl's `lock` and `elect` against Debian's, each on a fresh member of ours
+/// (so revisions agree): what they print, what a locked command sees, their errors and
+/// exit statuses. Lease IDs, drawn at random, are blanked.
+#[test]
+fn our_etcdctl_lock_and_elect_print_as_debians() {
+    let transcripts: Vec<Vec<String>> = [PathBuf::from(DEBIAN_ETCDCTL), our_binary("etcdctl")]
+        .iter()
+        .map(|ctl| {
+            let member = Member::start(Flavor::Ours, &[]);
+            let mut out = Vec::new();
+            for args in [
+                &[
+                    "lock",
+                    "l",
+                    "--",
+                    "sh",
+                    "-c",
+                    "echo $ETCD_LOCK_KEY $ETCD_LOCK_REV",
+                ][..],
+                &["lock", "l", "--", "sh", "-c", "exit 3"],
+                &["lock"],
+                &["elect", "e"],
+                &["elect"],
+            ] {
+                let o = Command::new(ctl)
+                    .arg(format!("--endpoints={}", member.endpoint()))
+                    .args(args)
+                    .env("ETCDCTL_API", "3")
+                    .output()
+                    .unwrap();
+                out.push(format!(
+                    "{args:?} -> {:?}\n{}{}",
+                    o.status.code(),
+                    String::from_utf8_lossy(&o.stdout),
+                    first_line(&o.stderr)
+                ));
+            }
+            // Held until interrupted: the key (and its empty value), the leader's key and
+            // proposal, and what an observer prints.
+            let observer = Ctl::spawn_with(ctl, &member, &["elect", "-l", "e"]);
+            for args in [&["lock", "held"][..], &["elect", "e", "prop"]] {
+                let mut held = Ctl::spawn_with(ctl, &member, args);
+                for _ in 0..2 {
+                    out.push(held.line(Duration::from_secs(10)).expect("printed"));
+                }
+                let pid = held.child.id() as libc::pid_t;
+                // SAFETY: signals a child this test started and has not reaped.
+                assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+                out.push(format!("exit {:?}", held.child.wait().unwrap().code()));
+            }
+            for _ in 0..2 {
+                out.push(observer.line(Duration::from_secs(10)).expect("observed"));
+            }
+            out.iter().map(|l| blank_leases(l)).collect()
+        })
+        .collect();
+    assert_eq!(
+        transcripts[1], transcripts[0],
+        "ours (left) differs from Debian's"
+    );
+}
+
+/// The first line of stderr (etcdctl's usage text after a bad argument is not compared).
+fn first_line(stderr: &[u8]) -> String {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .find(|l| !l.starts_with('{'))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// `name/<lease hex>` keys with the lease replaced by `<lease>`.
+fn blank_leases(line: &str) -> String {
+    line.split(' ')
+        .map(|w| match w.split_once('/') {
+            Some((name, lease))
+                if !lease.is_empty() && lease.chars().all(|c| c.is_ascii_hexdigit()) =>
+            {
+                format!("{name}/<lease>")
+            }
+            _ => w.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
