@@ -8,6 +8,7 @@ pub mod auth;
 pub mod batcher;
 pub mod cluster;
 pub mod compactor;
+pub mod concurrency;
 pub mod config;
 pub mod error;
 pub mod forward;

@@ -9,8 +9,8 @@ use clap::{Parser, Subcommand};
 
 use super::client::Client;
 use super::command::{
-    auth, check, compaction, endpoint, kv, lease, maintenance, member, mirror, role, snapshot, txn,
-    user, version, watch,
+    auth, check, compaction, concurrency, endpoint, kv, lease, maintenance, member, mirror, role,
+    snapshot, txn, user, version, watch,
 };
 use super::error::{exit, CtlError};
 use super::global::GlobalFlags;
@@ -48,6 +48,10 @@ pub enum Command {
     /// Lease related commands
     #[command(subcommand)]
     Lease(lease::LeaseCommand),
+    /// Acquires a named lock
+    Lock(concurrency::LockArgs),
+    /// Observes and participates in leader election
+    Elect(concurrency::ElectArgs),
     /// Membership related commands
     #[command(subcommand)]
     Member(member::MemberCommand),
@@ -104,6 +108,8 @@ impl Cli {
             Command::Watch(a) => a.run(&ctx).await,
             Command::Compaction(a) => a.run(&ctx).await,
             Command::Lease(c) => c.run(&ctx).await,
+            Command::Lock(a) => a.run(&ctx).await,
+            Command::Elect(a) => a.run(&ctx).await,
             Command::Member(c) => c.run(&ctx).await,
             Command::Endpoint(c) => c.run(&ctx).await,
             Command::Alarm(c) => c.run(&ctx).await,

@@ -20,6 +20,8 @@ use etcd_proto::etcdserverpb::kv_client::KvClient;
 use etcd_proto::etcdserverpb::lease_client::LeaseClient;
 use etcd_proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use etcd_proto::etcdserverpb::watch_client::WatchClient;
+use etcd_proto::v3electionpb::election_client::ElectionClient;
+use etcd_proto::v3lockpb::lock_client::LockClient;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::Member;
@@ -37,6 +39,8 @@ pub struct Clients {
     pub lease: LeaseClient<Channel>,
     pub cluster: ClusterClient<Channel>,
     pub maintenance: MaintenanceClient<Channel>,
+    pub lock: LockClient<Channel>,
+    pub election: ElectionClient<Channel>,
 }
 
 impl Clients {
@@ -63,6 +67,8 @@ impl Clients {
             watch: WatchClient::new(channel.clone()).max_decoding_message_size(usize::MAX),
             lease: LeaseClient::new(channel.clone()),
             cluster: ClusterClient::new(channel.clone()),
+            lock: LockClient::new(channel.clone()),
+            election: ElectionClient::new(channel.clone()),
             maintenance: MaintenanceClient::new(channel).max_decoding_message_size(usize::MAX),
         }
     }

@@ -7,6 +7,11 @@
 
 use std::collections::HashMap;
 
+use etcd_proto::v3electionpb::{
+    CampaignResponse, LeaderResponse, ProclaimResponse, ResignResponse,
+};
+use etcd_proto::v3lockpb::{LockResponse, UnlockResponse};
+
 use etcd_proto::etcdserverpb::response_op::Response as Op;
 use etcd_proto::etcdserverpb::{
     AlarmResponse, CompactionResponse, DefragmentResponse, DeleteRangeResponse, DowngradeResponse,
@@ -137,7 +142,13 @@ header_only!(
     LeaseLeasesResponse,
     DefragmentResponse,
     DowngradeResponse,
-    MoveLeaderResponse
+    MoveLeaderResponse,
+    LockResponse,
+    UnlockResponse,
+    CampaignResponse,
+    ProclaimResponse,
+    ResignResponse,
+    LeaderResponse
 );
 
 impl Normalise for TxnResponse {

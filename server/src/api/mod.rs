@@ -18,6 +18,8 @@ use etcd_proto::etcdserverpb::kv_server::KvServer;
 use etcd_proto::etcdserverpb::lease_server::LeaseServer;
 use etcd_proto::etcdserverpb::maintenance_server::MaintenanceServer;
 use etcd_proto::etcdserverpb::watch_server::WatchServer;
+use etcd_proto::v3electionpb::election_server::ElectionServer;
+use etcd_proto::v3lockpb::lock_server::LockServer;
 
 use self::require_leader::LeaderLoss;
 use crate::server::EtcdServer;
@@ -58,6 +60,20 @@ pub fn client_router(
     .add_service(svc!(
         LeaseServer,
         v3::lease::LeaseService {
+            server: server.clone(),
+            leader_loss: leader_loss.clone(),
+        }
+    ))
+    .add_service(svc!(
+        LockServer,
+        v3::lock::LockService {
+            server: server.clone(),
+            leader_loss: leader_loss.clone(),
+        }
+    ))
+    .add_service(svc!(
+        ElectionServer,
+        v3::election::ElectionService {
             server: server.clone(),
             leader_loss: leader_loss.clone(),
         }

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod check;
 pub mod compaction;
+pub mod concurrency;
 pub mod endpoint;
 pub mod kv;
 pub mod lease;
