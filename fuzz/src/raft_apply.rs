@@ -27,6 +27,7 @@ use etcd_proto::raftrequestpb::RaftRequest;
 use etcd_server::alarm::Alarms;
 use etcd_server::api::v3::validate;
 use etcd_server::apply::{self, Target};
+use etcd_server::auth::store::AuthStore;
 use etcd_server::lease::{Lessor, MAX_LEASE_TTL};
 use etcd_server::mvcc::MvccStore;
 use prost::Message;
@@ -57,9 +58,12 @@ pub fn check(data: &[u8]) {
     let Ok(req) = RaftRequest::decode(proto) else {
         return;
     };
-    let requests: Vec<RaftRequest> = match req.request {
-        Some(Request::Batch(b)) => b.requests,
-        request => vec![RaftRequest { request }],
+    let requests: Vec<RaftRequest> = match req {
+        RaftRequest {
+            request: Some(Request::Batch(b)),
+            ..
+        } => b.requests,
+        single => vec![single],
     };
     let requests: Vec<RaftRequest> = requests.into_iter().filter_map(admit).collect();
 
@@ -96,17 +100,20 @@ fn run(tree: &sled::Tree, leader: bool, batch_each: bool, requests: Vec<RaftRequ
     let mut mvcc = MvccStore::open(tree.clone()).expect("fresh store");
     let mut lessor = Lessor::open(tree, MIN_TTL).expect("fresh lessor");
     let mut alarms = Alarms::open(tree).expect("fresh alarms");
+    let mut auth = AuthStore::open(tree, Default::default()).expect("fresh auth store");
     if leader {
         lessor.promote(Duration::ZERO);
     }
     let mut batch = sled::Batch::default();
-    for req in requests {
+    for (index, req) in (1..).zip(requests) {
         let before = mvcc.current_revision();
         let outcome = apply::apply(
             &mut Target {
                 mvcc: &mut mvcc,
                 lessor: &mut lessor,
                 alarms: &mut alarms,
+                auth: &mut auth,
+                index,
             },
             &mut batch,
             req,

@@ -119,6 +119,7 @@ fn put(key: &str, value: &str, lease: i64) -> PutRequest {
 fn raft(request: Request) -> RaftRequest {
     RaftRequest {
         request: Some(request),
+        header: None,
     }
 }
 

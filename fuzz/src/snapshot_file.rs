@@ -85,7 +85,7 @@ pub fn check(data: &[u8]) {
     assert_eq!(restored.revision, status.revision);
     // The member would now start on it: loading a damaged state may fail, not panic.
     let backend = reopen(&data_dir.join("member"));
-    let _ = etcd_server::state::KvState::open(backend, 2);
+    let _ = etcd_server::state::KvState::open(backend, 2, Default::default());
 }
 
 /// Opens the restored backend. sled releases its file lock from a background thread after
