@@ -15,9 +15,10 @@
 use std::sync::Arc;
 
 use etcd_server::tls::connector::TlsDialer;
+use etcd_server::tls::verify::Signatures;
 use http::uri::Scheme;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
@@ -156,7 +157,7 @@ fn unverified_config(key_pair: Option<(Vec<u8>, Vec<u8>)>) -> Result<ClientConfi
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert(provider)));
+        .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert(Signatures(provider))));
     let mut config = match key_pair {
         Some((cert, key)) => {
             // tonic's words for PEM it cannot parse.
@@ -179,7 +180,7 @@ fn unverified_config(key_pair: Option<(Vec<u8>, Vec<u8>)>) -> Result<ClientConfi
 /// Go's `InsecureSkipVerify`: any certificate chain for any name is accepted, but the
 /// server must still prove, by the handshake signatures, that it holds the certificate's key.
 #[derive(Debug)]
-struct AcceptAnyServerCert(Arc<CryptoProvider>);
+struct AcceptAnyServerCert(Signatures);
 
 impl ServerCertVerifier for AcceptAnyServerCert {
     fn verify_server_cert(
@@ -199,12 +200,7 @@ impl ServerCertVerifier for AcceptAnyServerCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        self.0.tls12(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -213,16 +209,11 @@ impl ServerCertVerifier for AcceptAnyServerCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        self.0.tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.0.schemes()
     }
 }
 

@@ -72,12 +72,14 @@ impl Allowed {
     }
 }
 
-/// The handshake signature checks, with the provider's algorithms (the same for both
-/// verifiers; only the certificate checks differ).
-struct Signatures(Arc<CryptoProvider>);
+/// The handshake signature checks, with the provider's algorithms (the same for every
+/// verifier, etcdctl's `--insecure-skip-tls-verify` one included; only the certificate
+/// checks differ).
+#[derive(Debug)]
+pub struct Signatures(pub Arc<CryptoProvider>);
 
 impl Signatures {
-    fn tls12(
+    pub fn tls12(
         &self,
         message: &[u8],
         cert: &CertificateDer<'_>,
@@ -91,7 +93,7 @@ impl Signatures {
         )
     }
 
-    fn tls13(
+    pub fn tls13(
         &self,
         message: &[u8],
         cert: &CertificateDer<'_>,
@@ -105,7 +107,7 @@ impl Signatures {
         )
     }
 
-    fn schemes(&self) -> Vec<SignatureScheme> {
+    pub fn schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
     }
 }
