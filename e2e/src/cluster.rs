@@ -201,13 +201,14 @@ pub fn add_and_start(via: &Member, name: &str, extra_add: &[&str]) -> Member {
     // etcd refuses a new member ("unhealthy cluster") until its peers have been
     // connected for 5 s, which a cluster that just started may not have been.
     let mut out = via.etcdctl(&args);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while String::from_utf8_lossy(&out.stderr).contains("etcdserver: unhealthy cluster")
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(200));
-        out = via.etcdctl(&args);
-    }
+    crate::wait::until(Duration::from_secs(20), "the new member accepted", || {
+        let refused =
+            String::from_utf8_lossy(&out.stderr).contains("etcdserver: unhealthy cluster");
+        if refused {
+            out = via.etcdctl(&args);
+        }
+        !refused
+    });
     assert!(
         out.status.success(),
         "etcdctl {args:?} failed on {:?}: {}",
