@@ -12,7 +12,7 @@ pub mod concurrency;
 pub mod config;
 pub mod error;
 pub mod forward;
-pub mod go_duration;
+pub use go_text::duration as go_duration;
 pub mod leader_transfer;
 pub mod lease;
 pub mod logging;

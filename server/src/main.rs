@@ -4,7 +4,11 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cfg = match etcd_server::config::load_from(std::env::args_os()) {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "gateway") {
+        return gateway(args);
+    }
+    let cfg = match etcd_server::config::load_from(args) {
         Ok(cfg) => cfg,
         Err(e) => return e.report(),
     };
@@ -25,7 +29,9 @@ fn main() -> ExitCode {
     match runtime.block_on(etcd_server::run::run(cfg)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(
-            e @ (etcd_server::run::StartError::Tls(_) | etcd_server::run::StartError::AuthToken(_)),
+            e @ (etcd_server::run::StartError::Tls(_)
+            | etcd_server::run::StartError::AuthToken(_)
+            | etcd_server::run::StartError::DiscoverySrv(_)),
         ) => {
             // etcd ends these with a fatal (C) line.
             etcd_server::logging::critical("etcdmain", &e);
@@ -36,4 +42,19 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `etcd gateway start ...`: the same gateway as the `etcd-gateway` binary.
+fn gateway(args: Vec<std::ffi::OsString>) -> ExitCode {
+    if args.get(2).is_some_and(|a| a == "start") {
+        let mut rest = vec![std::ffi::OsString::from("etcd gateway start")];
+        rest.extend(args.into_iter().skip(3));
+        return etcd_gateway::run_cli(rest);
+    }
+    print!(
+        "gateway related command\n\nUsage:\n  etcd gateway [command]\n\nAvailable Commands:\n  \
+         start       start the gateway\n\nFlags:\n  -h, --help   help for gateway\n\n\
+         Use \"etcd gateway [command] --help\" for more information about a command.\n"
+    );
+    ExitCode::SUCCESS
 }

@@ -53,6 +53,8 @@ pub enum StartError {
     Tls(#[from] TlsError),
     #[error("{0}")]
     AuthToken(crate::auth::tokens::ProviderError),
+    #[error("error setting up initial cluster: {0}")]
+    DiscoverySrv(#[from] crate::cluster::srv::SrvBootstrapError),
 }
 
 /// etcd's minimum lease TTL: 1.5 election timeouts, rounded up to whole seconds.
@@ -117,14 +119,24 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
     crate::raft::snapshot_install::finish_interrupted(&backend, &snap)
         .map_err(StartError::SnapshotInstall)?;
     let wal = Arc::new(Wal::open(&member_dir.join("wal"), WalOptions::default())?);
+    let identity = load_identity(&backend)?;
+    // A new member with --discovery-srv finds its initial cluster in DNS; a member that
+    // has one already ignores the flag, as etcd does.
+    let discovered;
+    let initial_cluster = if identity.is_none() && !cfg.discovery_srv.is_empty() {
+        discovered = crate::cluster::srv::initial_cluster(&cfg).await?;
+        &discovered
+    } else {
+        &cfg.initial_cluster
+    };
     let init = InitialCluster {
         name: &cfg.name,
         token: &cfg.initial_cluster_token,
-        initial_cluster: &cfg.initial_cluster,
+        initial_cluster,
         advertise_peer_urls: &cfg.initial_advertise_peer_urls,
         advertise_client_urls: &cfg.advertise_client_urls,
     };
-    let boot = match load_identity(&backend)? {
+    let boot = match identity {
         Some(boot) if cfg.force_new_cluster => {
             let me = MemberNode {
                 name: cfg.name.clone(),

@@ -90,11 +90,11 @@ pub enum Command {
 
 impl Cli {
     /// Runs the command.
-    pub async fn run(self) -> Result<(), CtlError> {
+    pub async fn run(mut self) -> Result<(), CtlError> {
         if let Command::Version = self.command {
             return version::run();
         }
-        self.global.check_supported()?;
+        self.global.discover_endpoints().await?;
         let ctx = Ctx {
             format: self.global.format()?,
             client: Client::new(&self.global)?,

@@ -55,10 +55,10 @@ pub struct GlobalFlags {
     /// skip server certificate verification (CAUTION: this option should be enabled only for testing purposes)
     #[arg(long = "insecure-skip-tls-verify", global = true, env = "ETCDCTL_INSECURE_SKIP_TLS_VERIFY", num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", value_parser = go_bool)]
     pub insecure_skip_tls_verify: bool,
-    /// accept insecure SRV records describing cluster endpoints (accepted; DNS discovery is not supported)
+    /// accept insecure SRV records describing cluster endpoints
     #[arg(long = "insecure-discovery", global = true, env = "ETCDCTL_INSECURE_DISCOVERY", num_args = 0..=1, require_equals = true, default_value_t = true, default_missing_value = "true", value_parser = go_bool)]
     pub insecure_discovery: bool,
-    /// domain name to query for SRV records describing cluster endpoints (not supported)
+    /// domain name to query for SRV records describing cluster endpoints
     #[arg(
         short = 'd',
         long = "discovery-srv",
@@ -67,7 +67,7 @@ pub struct GlobalFlags {
         default_value = ""
     )]
     pub discovery_srv: String,
-    /// service name to query when using DNS discovery (not supported)
+    /// service name to query when using DNS discovery
     #[arg(
         long = "discovery-srv-name",
         global = true,
@@ -98,12 +98,33 @@ impl GlobalFlags {
         Format::parse(&self.write_out)
     }
 
-    /// Refuses what this etcdctl cannot do rather than silently ignoring it.
-    pub fn check_supported(&self) -> Result<(), CtlError> {
-        if !self.discovery_srv.is_empty() {
-            return Err(CtlError::BadFeature(
-                "DNS discovery (--discovery-srv) is not supported by this etcdctl".into(),
-            ));
+    /// With `--discovery-srv`, replaces the endpoints by those of the domain's
+    /// `_etcd-client[-ssl]` SRV records, as etcdctl does: unless `--insecure-discovery`
+    /// (on by default), `http://` ones are dropped with a note on stderr; when nothing is
+    /// found, `--endpoints` stays.
+    pub async fn discover_endpoints(&mut self) -> Result<(), CtlError> {
+        if self.discovery_srv.is_empty() {
+            return Ok(());
+        }
+        let failed = |e: etcd_discovery::SrvError| CtlError::Failed(e.to_string());
+        let resolver = etcd_discovery::Resolver::from_system().map_err(failed)?;
+        let found = etcd_discovery::client_endpoints(
+            &resolver,
+            &self.discovery_srv,
+            &self.discovery_srv_name,
+        )
+        .await
+        .map_err(failed)?;
+        let mut endpoints = Vec::new();
+        for ep in found.endpoints {
+            if !self.insecure_discovery && ep.starts_with("http://") {
+                eprintln!("ignoring discovered insecure endpoint {ep:?}");
+                continue;
+            }
+            endpoints.push(ep);
+        }
+        if !endpoints.is_empty() {
+            self.endpoints = endpoints;
         }
         Ok(())
     }

@@ -6,3 +6,4 @@ pub mod force_new;
 pub mod ids;
 pub mod join;
 pub mod reconfig;
+pub mod srv;

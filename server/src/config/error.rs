@@ -59,13 +59,4 @@ impl ConfigError {
     }
 }
 
-/// Renders an I/O error the way Go does (`no such file or directory`).
-pub fn go_io_reason(err: &std::io::Error) -> String {
-    let text = err.to_string();
-    let text = text.split(" (os error").next().unwrap_or(&text);
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|c| c.to_lowercase().chain(chars).collect())
-        .unwrap_or_default()
-}
+pub use go_text::io::reason as go_io_reason;

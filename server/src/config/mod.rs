@@ -51,6 +51,11 @@ pub struct Config {
     pub initial_cluster: Vec<(String, Url)>,
     pub initial_cluster_state: ClusterState,
     pub initial_cluster_token: String,
+    /// `--discovery-srv`: the DNS domain whose SRV records name the initial cluster (used
+    /// instead of `initial_cluster` when the data dir is new).
+    pub discovery_srv: String,
+    /// `--discovery-srv-name`: the suffix of the SRV service names queried.
+    pub discovery_srv_name: String,
     pub strict_reconfig_check: bool,
     pub heartbeat_interval: Duration,
     pub election_timeout: Duration,
@@ -377,6 +382,18 @@ impl Typed {
                 .map(|u| (name.clone(), u.clone()))
                 .collect()
         };
+        // etcd allows one way to name the initial members.
+        let discovery_srv = self.string("discovery-srv");
+        let bootstrap_flags = [
+            self.raw.is_set("initial-cluster"),
+            !self.string("discovery").is_empty(),
+            !discovery_srv.is_empty(),
+        ];
+        if bootstrap_flags.iter().filter(|set| **set).count() > 1 {
+            return Err(ConfigError::Rule(
+                "multiple discovery or bootstrap flags are set. Choose one of \"initial-cluster\", \"discovery\" or \"discovery-srv\"".into(),
+            ));
+        }
         let (client_tls, peer_tls) = self.tls()?;
         let data_dir = match self.string("data-dir") {
             d if d == "${name}.etcd" || d.is_empty() => PathBuf::from(format!("{name}.etcd")),
@@ -396,6 +413,8 @@ impl Typed {
                 ClusterState::New
             },
             initial_cluster_token: self.string("initial-cluster-token"),
+            discovery_srv,
+            discovery_srv_name: self.string("discovery-srv-name"),
             strict_reconfig_check: self.parse("strict-reconfig-check", values::boolean)?,
             heartbeat_interval,
             election_timeout,
