@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pkg in etcd-server etcd-client protobuf-compiler curl openssl iproute2 iptables strace fuse3; do
+for pkg in etcd-server etcd-client protobuf-compiler curl openssl iproute2 iptables strace fuse3 dnsmasq-base; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cgroup;
 pub mod cluster;
 pub mod cutproxy;
+pub mod dns;
 pub mod grpc;
 pub mod history;
 pub mod kv_model;
@@ -213,6 +214,34 @@ impl Member {
         initial_cluster: &str,
         extra: &[&str],
     ) -> Member {
+        let advertise_peer = ports.peer_url();
+        let mut flags = vec![format!("--initial-cluster={initial_cluster}")];
+        flags.extend(extra.iter().map(|s| s.to_string()));
+        Member::spawn_with(launcher, flavor, name, ports, &advertise_peer, flags)
+    }
+
+    /// A member of a new cluster that finds its initial members itself (`extra` holds
+    /// `--discovery-srv` or `--discovery`), advertising `advertise_peer` to them.
+    pub fn spawn_discovering(
+        launcher: &[String],
+        flavor: Flavor,
+        name: &str,
+        ports: Ports,
+        advertise_peer: &str,
+        extra: &[&str],
+    ) -> Member {
+        let flags = extra.iter().map(|s| s.to_string()).collect();
+        Member::spawn_with(launcher, flavor, name, ports, advertise_peer, flags)
+    }
+
+    fn spawn_with(
+        launcher: &[String],
+        flavor: Flavor,
+        name: &str,
+        ports: Ports,
+        advertise_peer: &str,
+        flags: Vec<String>,
+    ) -> Member {
         let dir = tempfile::tempdir().expect("tempdir");
         let data_dir = dir.path().join(format!("{name}.etcd"));
         let mut args: Vec<String> = vec![
@@ -221,10 +250,9 @@ impl Member {
             format!("--listen-client-urls={}", ports.client_url()),
             format!("--advertise-client-urls={}", ports.client_url()),
             format!("--listen-peer-urls={}", ports.peer_url()),
-            format!("--initial-advertise-peer-urls={}", ports.peer_url()),
-            format!("--initial-cluster={initial_cluster}"),
+            format!("--initial-advertise-peer-urls={advertise_peer}"),
         ];
-        args.extend(extra.iter().map(|s| s.to_string()));
+        args.extend(flags);
         let mut m = Member {
             flavor,
             name: name.to_string(),

@@ -123,6 +123,25 @@ impl Network {
         Ipv4Addr::new(10, a, b, i as u8 + 1)
     }
 
+    /// The root namespace's address on the network (where the test's own servers, such as
+    /// [`crate::dns::Dns`], listen for the hosts).
+    pub fn root_addr(&self) -> Ipv4Addr {
+        let [a, b] = self.subnet;
+        Ipv4Addr::new(10, a, b, 254)
+    }
+
+    /// Makes every host resolve names through the DNS server at `server`:
+    /// `ip netns exec` mounts `/etc/netns/<host>/resolv.conf` over `/etc/resolv.conf`.
+    /// Removed with the network.
+    pub fn use_resolver(&self, server: Ipv4Addr) -> std::io::Result<()> {
+        for ns in &self.hosts {
+            let dir = std::path::Path::new("/etc/netns").join(ns);
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(dir.join("resolv.conf"), format!("nameserver {server}\n"))?;
+        }
+        Ok(())
+    }
+
     /// The command prefix that runs a program on host `i`.
     pub fn launcher(&self, i: usize) -> Vec<String> {
         ["ip", "netns", "exec", &self.hosts[i]]
@@ -163,6 +182,7 @@ impl Drop for Network {
         // members are expected to be dropped (killed) before their network.
         for ns in self.hosts.iter().chain([&self.hub]) {
             let _ = run(&["ip", "netns", "del", ns]);
+            let _ = std::fs::remove_dir_all(std::path::Path::new("/etc/netns").join(ns));
         }
         // Normally gone with its peer in the hub; a half-made set-up may have left it.
         let _ = run(&["ip", "link", "del", &self.root_link]);
