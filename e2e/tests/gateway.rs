@@ -115,12 +115,7 @@ async fn clients_work_through_the_gateway_while_members_die_and_return() {
     // Member 0 dies: its watch ends, and new connections go to the others.
     cluster.members[0].kill9();
     let ended = tokio::time::timeout(LIMIT, async {
-        loop {
-            match events.message().await {
-                Ok(Some(_)) => continue,
-                _ => break,
-            }
-        }
+        while let Ok(Some(_)) = events.message().await {}
     })
     .await;
     assert!(
