@@ -1,4 +1,5 @@
-//! Finding etcd members through DNS SRV records (`--discovery-srv`), shared by the member
+//! Finding etcd members through DNS SRV records (`--discovery-srv`) and through a
+//! discovery service (`--discovery`, the member only). The SRV part is shared by the member
 //! (bootstrapping its initial cluster), the gateway (the endpoints it proxies to) and
 //! etcdctl (the endpoints it dials).
 //!
@@ -9,8 +10,10 @@
 
 mod error;
 mod resolver;
+mod service;
 mod srv;
 
 pub use error::SrvError;
 pub use resolver::{Resolver, SrvRecord};
+pub use service::{Discovery, ServiceError};
 pub use srv::{client_endpoints, server_cluster, srv_service, ClientEndpoints, ClusterEntry};

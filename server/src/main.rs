@@ -37,6 +37,8 @@ fn main() -> ExitCode {
             etcd_server::logging::critical("etcdmain", &e);
             ExitCode::FAILURE
         }
+        // Already logged in etcd's words where it happened.
+        Err(etcd_server::run::StartError::Discovery(_)) => ExitCode::FAILURE,
         Err(e) => {
             tracing::error!(target: "etcdmain", "{e}");
             ExitCode::FAILURE

@@ -55,6 +55,9 @@ pub enum StartError {
     AuthToken(crate::auth::tokens::ProviderError),
     #[error("error setting up initial cluster: {0}")]
     DiscoverySrv(#[from] crate::cluster::srv::SrvBootstrapError),
+    /// Logged where it happened, in etcd's words.
+    #[error("{0}")]
+    Discovery(#[from] crate::cluster::discovery_service::DiscoveryFailed),
 }
 
 /// etcd's minimum lease TTL: 1.5 election timeouts, rounded up to whole seconds.
@@ -97,6 +100,9 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
     tracing::info!(target: "embed", "heartbeat = {}ms", cfg.heartbeat_interval.as_millis());
     tracing::info!(target: "embed", "election = {}ms", cfg.election_timeout.as_millis());
     tracing::info!(target: "embed", "snapshot count = {}", cfg.snapshot_count);
+    if !cfg.discovery.is_empty() {
+        tracing::info!(target: "embed", "discovery URL= {}", cfg.discovery);
+    }
     tracing::info!(target: "embed", "advertise client URLs = {}", urls(&cfg.advertise_client_urls));
 
     // TLS files are checked (and auto-TLS key pairs made) before anything listens, as etcd
@@ -126,12 +132,24 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
     let initial_cluster = if identity.is_none() && !cfg.discovery_srv.is_empty() {
         discovered = crate::cluster::srv::initial_cluster(&cfg).await?;
         &discovered
+    } else if identity.is_none() && !cfg.discovery.is_empty() {
+        discovered = crate::cluster::discovery_service::initial_cluster(&cfg).await?;
+        &discovered
     } else {
+        if identity.is_some() && !cfg.discovery.is_empty() {
+            tracing::warn!(target: "etcdserver", "discovery token ignored since a cluster has already been initialized. Valid log found at {:?}", member_dir.join("wal").display().to_string());
+        }
         &cfg.initial_cluster
+    };
+    // With a discovery service, its URL is the cluster token (etcd's IDs depend on it).
+    let token = if cfg.discovery.is_empty() {
+        &cfg.initial_cluster_token
+    } else {
+        &cfg.discovery
     };
     let init = InitialCluster {
         name: &cfg.name,
-        token: &cfg.initial_cluster_token,
+        token,
         initial_cluster,
         advertise_peer_urls: &cfg.initial_advertise_peer_urls,
         advertise_client_urls: &cfg.advertise_client_urls,

@@ -2,6 +2,7 @@
 
 pub mod attributes;
 pub mod bootstrap;
+pub mod discovery_service;
 pub mod force_new;
 pub mod ids;
 pub mod join;

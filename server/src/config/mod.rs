@@ -56,6 +56,13 @@ pub struct Config {
     pub discovery_srv: String,
     /// `--discovery-srv-name`: the suffix of the SRV service names queried.
     pub discovery_srv_name: String,
+    /// `--discovery`: the discovery service URL a new member registers with (also the
+    /// cluster token its IDs are made from).
+    pub discovery: String,
+    /// `--discovery-proxy`: an HTTP proxy for the discovery service.
+    pub discovery_proxy: String,
+    /// `--discovery-fallback`: `exit` or `proxy` when the discovery cluster is full.
+    pub discovery_fallback: String,
     pub strict_reconfig_check: bool,
     pub heartbeat_interval: Duration,
     pub election_timeout: Duration,
@@ -415,6 +422,9 @@ impl Typed {
             initial_cluster_token: self.string("initial-cluster-token"),
             discovery_srv,
             discovery_srv_name: self.string("discovery-srv-name"),
+            discovery: self.string("discovery"),
+            discovery_proxy: self.string("discovery-proxy"),
+            discovery_fallback: self.string("discovery-fallback"),
             strict_reconfig_check: self.parse("strict-reconfig-check", values::boolean)?,
             heartbeat_interval,
             election_timeout,
