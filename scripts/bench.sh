@@ -4,6 +4,8 @@
 #
 #   bash scripts/bench.sh [members]     # members: 1 (default) or 3
 #   bash scripts/bench.sh memory        # resident memory through compaction and defrag
+#   bash scripts/bench.sh gateway       # 3 members of ours: direct, through our gateway,
+#                                       # through Debian's `etcd gateway start`
 #
 # Prints a markdown table of requests/sec for each row and the ratio ours/etcd, or (memory)
 # the resident memory of one member after each maintenance step, ours and etcd's.
@@ -12,6 +14,7 @@ cd "$(dirname "$0")/.."
 mode=${1:-1}
 members=$mode
 [ "$mode" = memory ] && members=1
+[ "$mode" = gateway ] && members=3
 cargo build --release --bins >/dev/null
 ours=${CARGO_TARGET_DIR:-target}/release/etcd
 bench=${CARGO_TARGET_DIR:-target}/release/etcd-benchmark
@@ -88,6 +91,29 @@ if [ "$mode" = memory ]; then
   echo "|---|---:|---:|"
   for i in "${!theirs[@]}"; do
     echo "| ${theirs[$i]%%|*} | ${theirs[$i]#*|} | ${mine[$i]#*|} |"
+  done
+  exit 0
+fi
+
+if [ "$mode" = gateway ]; then
+  ours_eps=$(start_cluster "$ours" 42000)
+  ETCDCTL_API=3 etcdctl --endpoints "$ours_eps" put foo bar >/dev/null
+  "$ours" gateway start --endpoints "$ours_eps" --listen-addr 127.0.0.1:43790 >"$work/gw-ours.log" 2>&1 &
+  echo $! >>"$work/pids"
+  /usr/bin/etcd gateway start --endpoints "$ours_eps" --listen-addr 127.0.0.1:43791 >"$work/gw-etcd.log" 2>&1 &
+  echo $! >>"$work/pids"
+  for _ in $(seq 100); do
+    grep -q "ready to proxy" "$work/gw-ours.log" && grep -q "ready to proxy" "$work/gw-etcd.log" && break
+    sleep 0.1
+  done
+  echo "| row (3 members of ours) | direct req/s | our gateway req/s | etcd 3.4's gateway req/s | ours/direct | etcd's/direct |"
+  echo "|---|---:|---:|---:|---:|---:|"
+  for row in "${rows[@]}"; do
+    name=${row%%|*} args=${row#*|}
+    d=$(qps "$ours_eps" $args)
+    g=$(qps 127.0.0.1:43790 $args)
+    e=$(qps 127.0.0.1:43791 $args)
+    echo "| $name | $d | $g | $e | $(awk -v a="$g" -v b="$d" 'BEGIN { printf "%.2f", a / b }') | $(awk -v a="$e" -v b="$d" 'BEGIN { printf "%.2f", a / b }') |"
   done
   exit 0
 fi
