@@ -2,7 +2,7 @@
 //! tests, with its log in a file of its own; killed on drop.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use crate::{our_binary, Flavor};
@@ -34,15 +34,7 @@ impl Gateway {
             GatewayBinary::Etcd(flavor) => (flavor.binary(), &["gateway", "start"]),
             GatewayBinary::Standalone => (our_binary("etcd-gateway"), &[]),
         };
-        let mut cmd = match launcher.split_first() {
-            Some((first, rest)) => {
-                let mut cmd = Command::new(first);
-                cmd.args(rest).arg(program);
-                cmd
-            }
-            None => Command::new(program),
-        };
-        let child = cmd
+        let child = crate::command_under(launcher, program)
             .args(sub)
             .arg(format!("--listen-addr={addr}"))
             .args(args)

@@ -281,16 +281,7 @@ impl Member {
             .append(true)
             .open(self.log_path())
             .expect("log file");
-        let binary = self.flavor.binary();
-        let mut cmd = match self.launcher.split_first() {
-            Some((program, prefix)) => {
-                let mut cmd = Command::new(program);
-                cmd.args(prefix).arg(binary);
-                cmd
-            }
-            None => Command::new(binary),
-        };
-        let child = cmd
+        let child = command_under(&self.launcher, self.flavor.binary())
             .args(&self.args)
             .current_dir(self.dir.path())
             .env_remove("ETCD_LOG_FILTER")
@@ -596,4 +587,17 @@ pub fn failing_start(
         .map(|l| l.splitn(3, ' ').nth(2).unwrap_or_default().to_string())
         .collect();
     (out.status.code().unwrap_or(-1), lines)
+}
+
+/// A command running `program` under `launcher` (a command prefix such as
+/// [`netns::Network::launcher`]; empty runs it directly).
+pub fn command_under(launcher: &[String], program: impl AsRef<std::ffi::OsStr>) -> Command {
+    match launcher.split_first() {
+        Some((first, rest)) => {
+            let mut cmd = Command::new(first);
+            cmd.args(rest).arg(program);
+            cmd
+        }
+        None => Command::new(program),
+    }
 }

@@ -71,9 +71,7 @@ fn ctl_on(net: &Network, i: usize, ours: bool, args: &[&str]) -> Output {
     } else {
         "etcdctl".to_string()
     };
-    Command::new(&launcher[0])
-        .args(&launcher[1..])
-        .arg(program)
+    etcd_e2e::command_under(&launcher, program)
         .args(args)
         .env("ETCDCTL_API", "3")
         .output()

@@ -80,30 +80,16 @@ pub async fn run(flags: Flags) -> ExitCode {
             Err(e) => return fail(&e),
         };
     }
-    let listener = match tokio::net::TcpListener::bind(&flags.listen_addr).await {
+    let listener = match bind(&flags.listen_addr).await {
         Ok(l) => l,
-        Err(e) => {
-            eprintln!(
-                "listen tcp {}: bind: {}",
-                flags.listen_addr,
-                go_text::io::reason(&e)
-            );
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     let metrics_listener = if flags.listen_metrics_addr.is_empty() {
         None
     } else {
-        match tokio::net::TcpListener::bind(&flags.listen_metrics_addr).await {
+        match bind(&flags.listen_metrics_addr).await {
             Ok(l) => Some(l),
-            Err(e) => {
-                eprintln!(
-                    "listen tcp {}: bind: {}",
-                    flags.listen_metrics_addr,
-                    go_text::io::reason(&e)
-                );
-                return ExitCode::from(1);
-            }
+            Err(code) => return code,
         }
     };
 
@@ -160,6 +146,14 @@ pub async fn run(flags: Flags) -> ExitCode {
         connections.abort_all();
     }
     ExitCode::SUCCESS
+}
+
+/// Listens on `addr`; a failure is printed as Go's `net.Listen` error and ends with 1.
+async fn bind(addr: &str) -> Result<tokio::net::TcpListener, ExitCode> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        eprintln!("listen tcp {addr}: bind: {}", go_text::io::reason(&e));
+        ExitCode::from(1)
+    })
 }
 
 fn fail(e: &EndpointError) -> ExitCode {
