@@ -8,6 +8,13 @@ fn main() -> ExitCode {
     if args.get(1).is_some_and(|a| a == "gateway") {
         return gateway(args);
     }
+    if args.get(1).is_some_and(|a| a == "grpc-proxy") {
+        // Said plainly rather than as a confusing flag error.
+        eprintln!(
+            "etcd grpc-proxy is not built yet; `etcd gateway start` (a TCP proxy) is available"
+        );
+        return ExitCode::from(1);
+    }
     let cfg = match etcd_server::config::load_from(args) {
         Ok(cfg) => cfg,
         Err(e) => return e.report(),
