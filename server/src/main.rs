@@ -9,10 +9,12 @@ fn main() -> ExitCode {
         return gateway(args);
     }
     if args.get(1).is_some_and(|a| a == "grpc-proxy") {
-        // Said plainly rather than as a confusing flag error.
-        eprintln!(
-            "etcd grpc-proxy is not built yet; `etcd gateway start` (a TCP proxy) is available"
-        );
+        if args.get(2).is_some_and(|a| a == "start") {
+            let mut rest = vec![std::ffi::OsString::from("etcd grpc-proxy start")];
+            rest.extend(args.into_iter().skip(3));
+            return etcd_grpc_proxy::run_cli(rest);
+        }
+        eprintln!("Usage: etcd grpc-proxy start [flags]");
         return ExitCode::from(1);
     }
     let cfg = match etcd_server::config::load_from(args) {
