@@ -8,6 +8,7 @@ pub mod cgroup;
 pub mod cluster;
 pub mod cutproxy;
 pub mod dns;
+pub mod docker;
 pub mod gateway;
 pub mod grpc;
 pub mod history;
