@@ -86,6 +86,7 @@ if [ -z "${BASE:-}" ]; then
     docker import \
       --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' \
       --change 'ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt' \
+      --change 'LABEL org.opencontainers.image.title=etcd-rs-base' \
       --message "etcd-rs base: the host's shared libraries for ${bins[*]}" \
       - "$BASE" >/dev/null
   echo "images.sh: base $BASE made from the host's libraries"
@@ -99,4 +100,8 @@ DOCKER_BUILDKIT=0 docker build -q \
   -t "$IMAGE:$VERSION" -t "$IMAGE:dev" \
   -f deploy/Dockerfile "$work/context" >/dev/null
 echo "images.sh: built $IMAGE:$VERSION and $IMAGE:dev (${bins[*]}) on $BASE"
+# The images these tags named before, now untagged.
+for title in etcd-rs etcd-rs-base; do
+  docker image prune -f --filter "label=org.opencontainers.image.title=$title" >/dev/null
+done
 docker image ls "$IMAGE"
