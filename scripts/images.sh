@@ -15,14 +15,16 @@ cd "$(dirname "$0")/.."
 REQUIRED=(etcd etcdctl etcd-benchmark)
 OPTIONAL=(etcd-gateway)
 
-# The member's user in the image (distroless' "nonroot" number).
+# The member's user in the image (distroless' "nonroot" number; deploy/Dockerfile's USER).
 UID_GID=65532
 
 IMAGE=${IMAGE:-etcd-rs}
 VERSION=${VERSION:-$(awk -F'"' '/^version *=/ { print $2; exit }' Cargo.toml)}
-REVISION=${REVISION:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}
-if [ -n "$(git status --porcelain 2>/dev/null)" ]; then
-  REVISION="$REVISION-dirty"
+if [ -z "${REVISION:-}" ]; then
+  REVISION=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+  if [ -n "$(git status --porcelain 2>/dev/null)" ]; then
+    REVISION="$REVISION-dirty"
+  fi
 fi
 SOURCE=${SOURCE:-$(git config --get remote.origin.url 2>/dev/null || true)}
 case "$SOURCE" in
@@ -45,7 +47,6 @@ release="$target/release"
 work="$target/image"
 rm -rf "$work"
 mkdir -p "$work/context/bin" "$work/context/data" "$work/rootfs"
-chmod 0700 "$work/context/data"
 
 bins=()
 for b in "${REQUIRED[@]}"; do
