@@ -11,9 +11,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The binaries the image carries. REQUIRED ones must be built; OPTIONAL ones are copied
-# when the build made them (the TCP gateway is still being written).
-REQUIRED=(etcd etcdctl etcd-benchmark)
-OPTIONAL=(etcd-gateway)
+# when the build made them.
+REQUIRED=(etcd etcdctl etcd-benchmark etcd-gateway)
+OPTIONAL=()
 
 # The member's user in the image (distroless' "nonroot" number; deploy/Dockerfile's USER).
 UID_GID=65532
@@ -53,7 +53,7 @@ for b in "${REQUIRED[@]}"; do
   [ -x "$release/$b" ] || { echo "images.sh: $release/$b is missing" >&2; exit 1; }
   bins+=("$b")
 done
-for b in "${OPTIONAL[@]}"; do
+for b in ${OPTIONAL[@]+"${OPTIONAL[@]}"}; do
   if [ -x "$release/$b" ]; then bins+=("$b"); else echo "images.sh: no $b built; not in the image"; fi
 done
 for b in "${bins[@]}"; do

@@ -154,7 +154,7 @@ fn oci_layout_is_valid_and_runs_with_podman() {
             bundle.to_str().unwrap(),
         ],
     );
-    for bin in ["etcd", "etcdctl", "etcd-benchmark"] {
+    for bin in ["etcd", "etcdctl", "etcd-benchmark", "etcd-gateway"] {
         assert!(
             bundle.join("rootfs/usr/local/bin").join(bin).exists(),
             "{bin} missing from the unpacked image"
