@@ -3,16 +3,13 @@
 //! volume), the image's configuration and size, a 3-member cluster on a user-defined network
 //! as etcd's documentation runs one (compared with Debian's etcd running the same commands),
 //! a member killed and started again, the leader cut off with `docker network disconnect`
-//! under write load, a rolling upgrade to another image tag, and a snapshot saved to a host
-//! directory and restored into a new cluster of containers.
+//! under write load, a rolling upgrade to another image tag, a snapshot saved to a host
+//! directory and restored into a new cluster of containers, and the gateway container in
+//! front of a cluster.
 //!
 //! Docker is required: without a daemon or the image every test here fails saying so.
 //! Containers, networks, volumes and tags are named after the test process and removed when
 //! a test ends, panicking or not; client ports are published on ephemeral 127.0.0.1 ports.
-//!
-//! TODO: the gateway container in front of the cluster (`etcd-gateway` is not built yet;
-//! when it is, scripts/images.sh copies it into the image and a test here should run
-//! `etcd-gateway start --endpoints=...` in a container on the cluster's network).
 
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -175,6 +172,7 @@ fn image_is_labelled_configured_and_small() {
         ("etcd", "--version"),
         ("etcdctl", "version"),
         ("etcd-benchmark", "--help"),
+        ("etcd-gateway", "--help"),
     ] {
         let out = docker(&["run", "--rm", "--entrypoint", bin, &image, arg]);
         assert!(
@@ -463,4 +461,75 @@ fn snapshot_saved_to_the_host_restores_into_a_new_cluster() {
     let members = host_ctl(&ep, &["member", "list"]);
     assert_eq!(members.lines().count(), 3, "{members}");
     eprintln!("snapshot status: {}", status.trim());
+}
+
+/// `etcd-gateway` from the same image, in a container on the cluster's network in front of
+/// the three members: Debian's etcdctl on the host works through its published port, goes
+/// on working with a member killed (the gateway dials another), Docker's health check
+/// passes through it (`ETCDCTL_ENDPOINTS` set to the gateway), and SIGTERM stops it with
+/// exit 0.
+#[test]
+fn gateway_container_in_front_of_the_cluster() {
+    let image = docker::require();
+    let cluster = DockerCluster::start(&image, 3);
+    let endpoints = cluster
+        .names
+        .iter()
+        .map(|n| format!("{n}:2379"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let gateway = Container::run(
+        &format!("{}-gateway", cluster.net.name.trim_end_matches("-net")),
+        &[
+            "--network".into(),
+            cluster.net.name.clone(),
+            "-p".into(),
+            "127.0.0.1::23790".into(),
+            "-e".into(),
+            "ETCDCTL_ENDPOINTS=http://127.0.0.1:23790".into(),
+            "--entrypoint".into(),
+            "etcd-gateway".into(),
+            image.clone(),
+            "start".into(),
+            format!("--endpoints={endpoints}"),
+            "--listen-addr=0.0.0.0:23790".into(),
+            "--retry-delay=1s".into(),
+        ],
+    );
+    let ep = format!("http://127.0.0.1:{}", gateway.host_port(23790));
+    wait::until(
+        Duration::from_secs(30),
+        "the cluster through the gateway",
+        || etcdctl(&ep, &["endpoint", "health"], None).status.success(),
+    );
+    assert_eq!(host_ctl(&ep, &["put", "via", "gateway"]), "OK\n");
+    for m in &cluster.members {
+        assert_eq!(m.ctl_ok(&["get", "via", "--print-value-only"]), "gateway\n");
+    }
+    // Each etcdctl run is a new connection, which the gateway gives to a member it can
+    // dial: with one member killed, every one still succeeds.
+    docker_ok(&["kill", &cluster.members[0].name]);
+    for i in 0..10 {
+        let key = format!("after-kill-{i}");
+        assert_eq!(host_ctl(&ep, &["put", &key, "x"]), "OK\n");
+    }
+    assert_eq!(
+        host_ctl(&ep, &["get", "after-kill-", "--prefix", "--keys-only"])
+            .lines()
+            .filter(|l| !l.is_empty())
+            .count(),
+        10
+    );
+    wait::until(
+        Duration::from_secs(40),
+        "the gateway container healthy",
+        || gateway.health() == "healthy",
+    );
+    docker_ok(&["stop", "-t", "10", &gateway.name]);
+    assert_eq!(
+        gateway.exit_code(),
+        0,
+        "the gateway did not exit 0 on SIGTERM:\n{}",
+        gateway.logs()
+    );
 }
