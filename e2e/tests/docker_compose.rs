@@ -1,6 +1,7 @@
-//! `deploy/docker-compose.yml`: three members configured by ETCD_* variables start with
-//! `docker compose up` (or Debian's `docker-compose`), answer Debian's etcdctl on their
-//! published ports, and a member stopped (SIGTERM, exit 0) and started again keeps its data.
+//! `deploy/docker-compose.yml`: three members configured by ETCD_* variables and the
+//! gateway in front of them start with `docker compose up` (or Debian's `docker-compose`),
+//! answer Debian's etcdctl on their published ports, and a member stopped (SIGTERM, exit 0)
+//! and started again keeps its data.
 //! The project is named after the test process and taken down with its volumes at the end,
 //! panicking or not.
 
@@ -69,7 +70,11 @@ impl Drop for Project {
 fn compose_file_starts_three_members() {
     let image = docker::require();
     let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let mut env = vec![("ETCD_IMAGE".to_string(), image)];
+    let gateway_port = free_port();
+    let mut env = vec![
+        ("ETCD_IMAGE".to_string(), image),
+        ("GATEWAY_PORT".to_string(), gateway_port.to_string()),
+    ];
     for (i, p) in ports.iter().enumerate() {
         env.push((format!("ETCD{}_PORT", i + 1), p.to_string()));
     }
@@ -112,6 +117,22 @@ fn compose_file_starts_three_members() {
             "{name} missing:\n{members}"
         );
     }
+
+    // The gateway reaches the same cluster.
+    let gateway = format!("http://127.0.0.1:{gateway_port}");
+    wait::until(Duration::from_secs(30), "the gateway serving", || {
+        etcdctl(&gateway, &["get", "foo", "--print-value-only"], None).stdout == b"bar\n"
+    });
+    let put = etcdctl(&gateway, &["put", "through", "gateway"], None);
+    assert!(
+        put.status.success(),
+        "{}",
+        String::from_utf8_lossy(&put.stderr)
+    );
+    assert_eq!(
+        ctl(2, &["get", "through", "--print-value-only"]),
+        "gateway\n"
+    );
 
     // A member stopped through compose exits 0 on SIGTERM and comes back with its data.
     project.ok(&["stop", "-t", "10", "etcd2"]);
